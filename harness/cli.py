@@ -1,0 +1,127 @@
+"""The `harness` command line. Thin: it parses, loads the recipe and calls one function.
+
+Heavy libraries (torch, trl, datasets) are imported only by the commands that
+need them, so `--help`, `validate` and `plan` stay fast. User errors print one
+line and exit with 2; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_USER_ERROR = 2
+
+
+def _recipe_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recipe", help="recipe name (recipes/**/<name>.yaml) or path")
+    p.add_argument("overrides", nargs="*", metavar="key.path=value",
+                   help="dotted overrides applied before validation, e.g. data.steps.2.flip_rate=0.2 seed=3")
+    p.add_argument("--recipes-dir", default="recipes", help="where recipe names are looked up")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="harness", description="Declarative post-training: recipe -> data -> "
+                                  "train -> eval, on Hugging Face TRL.")
+    top.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+
+    p = sub.add_parser("run", parents=[common], help="run a recipe: data, then its training stages")
+    _recipe_args(p)
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("data", parents=[common], help="run only the data stage of a recipe")
+    _recipe_args(p)
+    p.set_defaults(func=cmd_data)
+    p = sub.add_parser("plan", parents=[common], help="show the resolved recipe, stage graph, fingerprints and cache hits")
+    _recipe_args(p)
+    p.set_defaults(func=cmd_plan)
+    p = sub.add_parser("validate", parents=[common], help="validate every recipe and eval suite under the given paths")
+    p.add_argument("paths", nargs="*", default=["recipes", "evals"])
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("schema", parents=[common], help="print the JSON Schema of recipes (for editor autocompletion)")
+    p.set_defaults(func=cmd_schema)
+    return top
+
+
+def _load(args):
+    from harness.recipe import load
+
+    return load(args.recipe, tuple(args.overrides), args.recipes_dir)
+
+
+def cmd_run(args) -> int:
+    from harness.run import run
+
+    run(_load(args))
+    return 0
+
+
+def cmd_data(args) -> int:
+    from harness.data.prepare import prepare
+
+    recipe = _load(args)
+    for stage in recipe.stages or (None,):
+        if stage is None or stage is recipe.stages[0] or stage.data is not None:
+            prepare(recipe, stage)
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from harness.plan import show
+
+    show(_load(args))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    import time
+
+    from harness.errors import ConfigError, HarnessError
+    from harness.recipe import discover, validate_file
+
+    start = time.perf_counter()
+    found = discover(args.paths)
+    failed = 0
+    for kind, path in found:
+        try:
+            validate_file(kind, path)
+        except HarnessError as err:
+            failed += 1
+            print(f"error: {err}", file=sys.stderr)
+        except Exception as err:  # a validator bug must still name the file, not dump a traceback
+            if args.debug:
+                raise
+            failed += 1
+            print(f"error: {ConfigError(f'could not validate ({type(err).__name__}: {err})', file=str(path))}",
+                  file=sys.stderr)
+    if not found:
+        print(f"error: no recipes or suites found under {' '.join(args.paths)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    print(f"validated {len(found) - failed}/{len(found)} files in {time.perf_counter() - start:.2f}s")
+    return EXIT_USER_ERROR if failed else 0
+
+
+def cmd_schema(args) -> int:
+    import json
+
+    from harness.recipe import recipe_json_schema
+
+    print(json.dumps(recipe_json_schema(), indent=1))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from harness.errors import HarnessError
+
+    try:
+        return args.func(args)
+    except HarnessError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Data: sources -> canonical examples -> steps -> TRL-format dataset, manifest and card."""

@@ -1,0 +1,29 @@
+"""UltraFeedback binarized (Cui et al., 2023; HuggingFaceH4/ultrafeedback_binarized):
+`chosen`/`rejected` are full conversations, with `score_chosen`/`score_rejected`."""
+
+from __future__ import annotations
+
+from harness.data.formats import FORMATS, Format, Unparseable, from_pair, messages, pair_from_conversations
+
+
+def _score(row, column):
+    value = row.get(column)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Unparseable(f"bad_{column}")
+    return float(value)
+
+
+@FORMATS.register()
+class UltraFeedbackBinarized(Format):
+    name = "ultrafeedback_binarized"
+    kinds = ("preference", "sft", "prompt")
+    columns = ("chosen", "rejected")
+
+    def convert(self, row, kind, source):
+        prompt, chosen, rejected = pair_from_conversations(messages(row["chosen"], "chosen"),
+                                                           messages(row["rejected"], "rejected"))
+        meta = {"prompt_id": row["prompt_id"]} if row.get("prompt_id") else {}
+        return from_pair(kind, prompt, chosen, rejected, source, metadata=meta,
+                         score_chosen=_score(row, "score_chosen"), score_rejected=_score(row, "score_rejected"))

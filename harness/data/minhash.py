@@ -1,0 +1,183 @@
+"""MinHash-LSH near-duplicate detection, vectorised with numpy.
+
+Pipeline (all in uint64 numpy arrays, chunks hashed on all cores by threads,
+since numpy releases the GIL):
+
+1. Words: lower-cased text split on whitespace; each word is hashed with a
+   polynomial rolling hash computed from prefix sums over the raw UTF-8 bytes,
+   so no Python work happens per word.
+2. Shingles: hashes of `ngram` consecutive words within a document.
+3. Signatures: one-permutation hashing (Li, Owen & Zhang, 2012) into
+   `num_perm` bins, with optimal densification for empty bins (Shrivastava,
+   2017). This estimates Jaccard similarity like `num_perm` classic MinHash
+   permutations at the cost of one hash per shingle.
+4. LSH: `bands` x `rows` banding (Indyk & Motwani, 1998; Broder, 1997); documents
+   sharing a band key become candidate pairs with the best-priority member.
+5. Candidates are verified by their estimated Jaccard >= `threshold`, then
+   grouped into clusters (connected components); each cluster keeps its
+   best-priority member.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+_B = np.uint64(0x100000001B3)              # odd multiplier for the byte rolling hash
+_B_INV = np.uint64(pow(0x100000001B3, -1, 2**64))
+_M = np.uint64(0x9E3779B97F4A7C15)         # odd multiplier to combine words into shingles
+_EMPTY = np.uint64(1 << 32)                 # above any 32-bit bin value
+_MAX_ROUNDS = 64
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: spreads structured hashes over all 64 bits."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _powers(base: np.uint64, n: int) -> np.ndarray:
+    out = np.full(n, base, dtype=np.uint64)
+    out[0] = 1
+    return np.cumprod(out, dtype=np.uint64)
+
+
+def shingles(texts: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """(shingle hashes, document index of each) for word n-grams of each text.
+
+    A document with fewer than `ngram` words gets one shingle of all its words;
+    an empty document gets none.
+    """
+    encoded = [t.lower().encode("utf-8") for t in texts]
+    lengths = np.fromiter((len(e) + 1 for e in encoded), dtype=np.int64, count=len(encoded))
+    doc_start = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    buf = np.frombuffer(b"\n".join(encoded) + b"\n", dtype=np.uint8)
+    is_word = (buf > 32).view(np.int8)
+    edges = np.diff(is_word, prepend=np.int8(0), append=np.int8(0))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if len(starts) == 0:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    with np.errstate(over="ignore"):
+        c = buf.astype(np.uint64) + np.uint64(1)
+        prefix = np.cumsum(c * _powers(_B_INV, len(buf)), dtype=np.uint64)
+        before = np.where(starts > 0, prefix[np.maximum(starts - 1, 0)], np.uint64(0))
+        words = _mix((prefix[ends - 1] - before) * _powers(_B, len(buf))[ends - 1])
+        word_doc = np.searchsorted(doc_start, starts, side="right") - 1
+        n_words = np.bincount(word_doc, minlength=len(texts))
+        first_word = np.concatenate(([0], np.cumsum(n_words)[:-1]))
+        span = len(words) - ngram + 1
+        hashes = np.zeros(max(span, 0), dtype=np.uint64)
+        for k in range(ngram):
+            hashes = hashes * _M + words[k:k + span]
+        valid = word_doc[:span] == word_doc[ngram - 1:] if span > 0 else np.zeros(0, bool)
+        out_h, out_d = [_mix(hashes[valid])], [word_doc[:span][valid]]
+        for d in np.flatnonzero((n_words > 0) & (n_words < ngram)):  # short documents
+            h = np.uint64(0)
+            for w in words[first_word[d]:first_word[d] + n_words[d]]:
+                h = h * _M + w
+            out_h.append(_mix(np.array([h], dtype=np.uint64)))
+            out_d.append(np.array([d]))
+    hashes, docs = np.concatenate(out_h), np.concatenate(out_d)
+    order = np.argsort(docs, kind="stable")
+    return hashes[order], docs[order]
+
+
+def _densify_table(num_perm: int) -> np.ndarray:
+    """Fixed pseudo-random probe sequence per bin (the same for every document)."""
+    rng = np.random.default_rng(0x5EED)
+    return rng.integers(0, num_perm, size=(_MAX_ROUNDS, num_perm))
+
+
+def signatures(texts: list[str], ngram: int, num_perm: int) -> np.ndarray:
+    """(len(texts), num_perm) uint64 signatures; documents without words are all `_EMPTY`."""
+    hashes, docs = shingles(texts, ngram)
+    sig = np.full(len(texts) * num_perm, _EMPTY, dtype=np.uint64)
+    bins = (hashes >> np.uint64(32)) % np.uint64(num_perm)
+    values = hashes & np.uint64(0xFFFFFFFF)
+    np.minimum.at(sig, docs.astype(np.uint64) * np.uint64(num_perm) + bins, values)
+    sig = sig.reshape(len(texts), num_perm)
+    original = sig.copy()
+    has_any = (original != _EMPTY).any(axis=1)
+    rows, cols = np.nonzero((original == _EMPTY) & has_any[:, None])
+    probes = _densify_table(num_perm)
+    for attempt in range(_MAX_ROUNDS):
+        if len(rows) == 0:
+            break
+        borrowed = original[rows, probes[attempt, cols]]
+        ok = borrowed != _EMPTY
+        sig[rows[ok], cols[ok]] = borrowed[ok]
+        rows, cols = rows[~ok], cols[~ok]
+    if len(rows):  # vanishingly rare: fall back to the first filled bin of the document
+        first = np.argmax(original[rows] != _EMPTY, axis=1)
+        sig[rows, cols] = original[rows, first]
+    return sig
+
+
+def parallel_signatures(texts: list[str], ngram: int, num_perm: int, chunk: int = 4096,
+                        workers: int | None = None) -> np.ndarray:
+    workers = workers or os.cpu_count() or 1
+    parts = [texts[i:i + chunk] for i in range(0, len(texts), chunk)]
+    if not parts:
+        return np.zeros((0, num_perm), dtype=np.uint64)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return np.concatenate(list(pool.map(lambda p: signatures(p, ngram, num_perm), parts)))
+
+
+def candidate_pairs(sig: np.ndarray, bands: int, rows: int, priority: np.ndarray) -> np.ndarray:
+    """(k, 2) array of (leader, member): documents sharing any band key, each paired
+    with the best-priority (lowest `priority`) document of its bucket."""
+    pairs = []
+    with np.errstate(over="ignore"):
+        for b in range(bands):
+            key = np.zeros(len(sig), dtype=np.uint64)
+            for c in range(b * rows, (b + 1) * rows):
+                key = key * _M + sig[:, c]
+            key = _mix(key ^ np.uint64(b))
+            order = np.lexsort((priority, key))
+            sorted_key = key[order]
+            new_run = np.concatenate(([True], sorted_key[1:] != sorted_key[:-1]))
+            run_start = np.maximum.accumulate(np.where(new_run, np.arange(len(order)), 0))
+            member = ~new_run
+            pairs.append(np.stack([order[run_start[member]], order[member]], axis=1))
+    if not pairs:
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.unique(np.concatenate(pairs), axis=0)
+
+
+def estimated_jaccard(sig: np.ndarray, pairs: np.ndarray, block: int = 65536) -> np.ndarray:
+    out = np.empty(len(pairs), dtype=np.float64)
+    for i in range(0, len(pairs), block):
+        a, b = pairs[i:i + block, 0], pairs[i:i + block, 1]
+        out[i:i + block] = (sig[a] == sig[b]).mean(axis=1)
+    return out
+
+
+def near_duplicates(texts: list[str], *, threshold: float, ngram: int, num_perm: int, bands: int,
+                    priority: np.ndarray | None = None) -> np.ndarray:
+    """For each text, the index of the kept document it duplicates, or -1 if it is kept.
+
+    Each cluster of near-duplicates keeps the member with the lowest `priority`
+    (default: the earliest).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(texts)
+    priority = np.arange(n) if priority is None else np.asarray(priority)
+    sig = parallel_signatures(texts, ngram, num_perm)
+    pairs = candidate_pairs(sig, bands, num_perm // bands, priority)
+    pairs = pairs[estimated_jaccard(sig, pairs) >= threshold]
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    order = np.lexsort((priority, label))
+    first = np.concatenate(([True], label[order][1:] != label[order][:-1]))
+    keeper = np.empty(n, dtype=np.int64)
+    keeper[label[order[first]]] = order[first]
+    result = keeper[label]
+    result[result == np.arange(n)] = -1
+    return result

@@ -1,0 +1,61 @@
+"""The trainer-facing dataset: canonical examples written in the TRL format a stage needs.
+
+- `sft`        -> `messages`
+- `preference` -> `prompt`, `chosen`, `rejected` (message lists), scores when present
+- `prompt`     -> `prompt` plus task metadata as columns (RLOO passes columns to reward functions)
+
+Every row keeps `id` and `source`. Row order is significant: when a step set a
+curriculum, the manifest's `order` says so and the trainer must not shuffle.
+"""
+
+from __future__ import annotations
+
+from harness.data import example as ex
+from harness.errors import HarnessError
+
+CONVERT = {("preference", "sft"), ("preference", "prompt"), ("sft", "prompt")}
+
+
+def infer_format(examples: list[dict]) -> str:
+    kinds = sorted({e["kind"] for e in examples})
+    if len(kinds) != 1:
+        raise HarnessError(f"data: sources give mixed kinds ({', '.join(kinds)}); set data.format to one of them")
+    return kinds[0]
+
+
+def trl_rows(examples: list[dict], fmt: str) -> list[dict]:
+    rows = [_row(e, fmt) for e in examples]
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    fill = {"label_flipped": False}
+    return [{c: row.get(c, fill.get(c)) for c in columns} for row in rows]  # one schema for every row
+
+
+def _row(example: dict, fmt: str) -> dict:
+    kind = example["kind"]
+    if kind != fmt and (kind, fmt) not in CONVERT:
+        raise HarnessError(f"data: cannot write {kind} examples (source '{example['source']}') as {fmt}; "
+                           f"change data.format or the source's kind")
+    row = {"id": example["id"], "source": example["source"]}
+    meta = example.get("metadata", {})
+    if fmt == "sft":
+        row["messages"] = example["messages"] if kind == "sft" else example["prompt"] + example["chosen"]
+    elif fmt == "preference":
+        row.update(prompt=example["prompt"], chosen=example["chosen"], rejected=example["rejected"])
+        if "score_chosen" in example:
+            row.update(score_chosen=example["score_chosen"], score_rejected=example["score_rejected"])
+        if meta.get("label_flipped"):
+            row["label_flipped"] = True
+    else:
+        row["prompt"] = ex.prompt_messages(example)
+        row.update({k: v for k, v in meta.items() if k not in row})
+    return row
+
+
+def save(examples: list[dict], fmt: str, folder) -> None:
+    """Write rows as an Arrow dataset (`datasets.load_from_disk` reads it back)."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.Dataset.from_list(trl_rows(examples, fmt)).save_to_disk(str(folder))

@@ -1,0 +1,116 @@
+"""The data runner: sources, then steps in order, each cached by fingerprint.
+
+A node's fingerprint covers (input fingerprint, name, version, parameters,
+seed, and the tokenizer for steps that count tokens), so a second run with the
+same recipe recomputes nothing, and changing one step's parameter recomputes
+that step and those after it. Every drop is counted by step and reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Callable
+
+from harness import paths
+from harness.data import cache
+from harness.data.step import StepContext
+from harness.errors import HarnessError
+from harness.fingerprint import fingerprint
+from harness.schema import plain
+
+
+@dataclasses.dataclass(frozen=True)
+class Node:
+    """One source or step of a data plan, with its cache key."""
+
+    label: str       # "source:countdown" or "3:length_filter"
+    component: object
+    fingerprint: str
+    is_source: bool
+
+
+@dataclasses.dataclass
+class DataResult:
+    examples: list[dict]
+    fingerprint: str
+    nodes: list[Node]
+    stats: list[dict]
+    order: dict | None  # the step that fixed the row order, if any
+
+
+def plan(data, seed: int, tokenizer_id: str) -> list[Node]:
+    """The nodes of a data config and their fingerprints (cheap: no data is read)."""
+    nodes = []
+    for source in data.sources:
+        fp = fingerprint("source", source.name, source.version, plain(source), source.identity(), seed)
+        nodes.append(Node(f"source:{source.display_name}", source, fp, True))
+    previous = fingerprint("sources", [n.fingerprint for n in nodes])
+    for i, step in enumerate(data.steps, start=1):
+        tokenizer = tokenizer_id if step.uses_tokenizer else None
+        previous = fingerprint(previous, step.name, step.version, plain(step), seed, tokenizer)
+        nodes.append(Node(f"{i}:{step.name}", step, previous, False))
+    return nodes
+
+
+def data_fingerprint(nodes: list[Node]) -> str:
+    return fingerprint([n.fingerprint for n in nodes])
+
+
+def run(data, seed: int, tokenizer_id: str, tokenizer_factory: Callable | None,
+        cache_dir: Path | None = None, log: Callable[[str], None] = lambda _: None) -> DataResult:
+    cache_dir = Path(cache_dir or paths.cache_root())
+    nodes = plan(data, seed, tokenizer_id)
+    examples: list[dict] = []
+    all_stats, order = [], None
+    for node in nodes:
+        inputs = None if node.is_source else examples
+        if cache.exists(cache_dir, node.fingerprint):
+            output, stats = cache.load(cache_dir, node.fingerprint, inputs)
+            stats = {**stats, "cached": True}
+        else:
+            output, stats = _compute(node, inputs, seed, tokenizer_factory, data.write_rejects, cache_dir)
+        log(_summary(node, stats))
+        all_stats.append(stats)
+        examples = examples + output if node.is_source else output
+        if not node.is_source and getattr(node.component, "sets_order", False):
+            order = {"step": node.label, **plain(node.component)}
+        if not output:
+            _fail_empty(node, stats)
+    return DataResult(examples, data_fingerprint(nodes), nodes, all_stats, order)
+
+
+def _compute(node: Node, inputs, seed, tokenizer_factory, keep_rejects, cache_dir) -> tuple[list, dict]:
+    ctx = StepContext(label=node.label, seed=seed, tokenizer_factory=tokenizer_factory, keep_rejects=keep_rejects)
+    start = time.perf_counter()
+    if node.is_source:
+        output = list(node.component.load(ctx))
+    else:
+        output = list(node.component.apply(iter(inputs), ctx))
+    seconds = time.perf_counter() - start
+    n_in = None if node.is_source else len(inputs)
+    dropped = sum(ctx.drops.values())
+    if n_in is not None and not node.component.adds_rows and len(output) != n_in - dropped:
+        raise HarnessError(f"step {node.label} returned {len(output)} of {n_in} rows but reported {dropped} "
+                           f"drops; a step must drop rows through ctx.drop(example, reason)")
+    stats = {"label": node.label, "fingerprint": node.fingerprint, "rows_in": n_in, "rows_out": len(output),
+             "dropped": dict(ctx.drops), "counters": dict(ctx.counters), "seconds": round(seconds, 3)}
+    cache.save(cache_dir, node.fingerprint, inputs, output, stats, ctx.rejects)
+    return output, {**stats, "cached": False}
+
+
+def _summary(node: Node, stats: dict) -> str:
+    hit = "cached" if stats.get("cached") else f"{stats['seconds']:.2f}s"
+    drops = ", ".join(f"{k}={v}" for k, v in sorted(stats["dropped"].items()))
+    counters = ", ".join(f"{k}={v}" for k, v in sorted(stats["counters"].items()))
+    rows = f"{stats['rows_out']} rows" if stats["rows_in"] is None else f"{stats['rows_in']} -> {stats['rows_out']}"
+    extra = "; ".join(x for x in (drops and f"dropped {drops}", counters) if x)
+    return f"{node.label:<24} {rows:<18} [{hit}]" + (f"  {extra}" if extra else "")
+
+
+def _fail_empty(node: Node, stats: dict) -> None:
+    reasons = ", ".join(f"{k}={v}" for k, v in sorted(stats["dropped"].items())) or "no rows produced"
+    what = "source" if node.is_source else "step"
+    raise HarnessError(f"data: no examples left after {what} {node.label} ({reasons}); "
+                       f"loosen that {what}'s settings or add data")

@@ -1,0 +1,1 @@
+"""Data sources, one per file, registered by name (`source: <name>` in a recipe)."""

@@ -1,0 +1,74 @@
+"""The step protocol: a frozen dataclass that maps a stream of examples to a stream.
+
+A step's fields are its YAML keys. `apply` receives the examples in order and
+yields the ones it keeps (a new dict for a changed row, never an in-place edit).
+Every removal goes through `ctx.drop(example, reason)`: the runner checks that
+`rows in - drops == rows out` for steps that do not add rows, so nothing
+disappears without a reason. Global steps (dedup, curriculum) may materialise
+the stream inside `apply`; the signature stays the same.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Any, Callable, ClassVar, Iterable, Iterator
+
+from harness.registry import Registry
+from harness.schema import Component
+
+STEPS = Registry("step", "harness.data.steps")
+
+
+class Step(Component):
+    tag: ClassVar[str] = "step"
+    registry: ClassVar[Registry] = STEPS
+    #: the step reads token counts, so the tokenizer is part of its cache key
+    uses_tokenizer: ClassVar[bool] = False
+    #: the step sets a row order that training must keep (a curriculum)
+    sets_order: ClassVar[bool] = False
+    #: the step may add rows (oversampling); others may only keep or drop
+    adds_rows: ClassVar[bool] = False
+
+    def apply(self, examples: Iterable[dict], ctx: "StepContext") -> Iterator[dict]:
+        raise NotImplementedError(f"step '{self.name}' must define apply()")
+
+
+@dataclasses.dataclass
+class StepContext:
+    """What a running step may use and report: seed, tokenizer, drops and counters."""
+
+    label: str
+    seed: int
+    tokenizer_factory: Callable[[], Any] | None = None
+    keep_rejects: bool = True
+    drops: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    counters: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    rejects: list = dataclasses.field(default_factory=list)
+    _tokenizer: Any = None
+
+    def drop(self, example: dict, reason: str, **detail: Any) -> None:
+        self.drops[reason] += 1
+        if self.keep_rejects:
+            self.rejects.append({"reason": reason, **detail, "example": example})
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] += n
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            if self.tokenizer_factory is None:
+                raise RuntimeError(f"{self.label}: no tokenizer available")
+            self._tokenizer = self.tokenizer_factory()
+        return self._tokenizer
+
+
+def require_kind(example: dict, kind: str, step: str) -> None:
+    """Steps that only make sense for one kind say so in one clear line."""
+    from harness.errors import HarnessError
+
+    if example["kind"] != kind:
+        raise HarnessError(f"step '{step}' needs {kind} examples, but source '{example['source']}' "
+                           f"gives {example['kind']} examples (id {example['id']}); "
+                           f"move the step or change the source's kind")

@@ -1,0 +1,1 @@
+"""Data steps, one per file, registered by name (`step: <name>` in a recipe)."""

@@ -1,0 +1,45 @@
+"""Drop preference pairs that teach nothing or contradict each other."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+from harness.data import example as ex
+from harness.data.step import STEPS, Step, require_kind
+
+
+@STEPS.register()
+@dataclasses.dataclass(frozen=True)
+class PairFilter(Step):
+    """Drop identical chosen/rejected, score ties, and contradicted pairs.
+
+    - `identical_pair`: chosen equals rejected after normalisation;
+    - `tie`: both scores exist and are equal (no preference signal);
+    - `contradicted`: this pair's chosen is another pair's rejected for the same prompt.
+    """
+
+    name = "pair_filter"
+    version = 1
+
+    identical: bool = True
+    ties: bool = True
+    contradictions: bool = True
+
+    def apply(self, examples, ctx):
+        examples = list(examples)
+        rejected_by_prompt: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        for example in examples:
+            require_kind(example, "preference", self.name)
+            rejected_by_prompt[ex.normalize(ex.prompt_text(example))][ex.normalize(ex.response_text(example, "rejected"))] += 1
+        for example in examples:
+            chosen = ex.normalize(ex.response_text(example, "chosen"))
+            rejected = ex.normalize(ex.response_text(example, "rejected"))
+            if self.identical and chosen == rejected:
+                ctx.drop(example, "identical_pair")
+            elif self.ties and example.get("score_chosen") is not None and example["score_chosen"] == example.get("score_rejected"):
+                ctx.drop(example, "tie")
+            elif self.contradictions and rejected_by_prompt[ex.normalize(ex.prompt_text(example))][chosen]:
+                ctx.drop(example, "contradicted")
+            else:
+                yield example

