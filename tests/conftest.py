@@ -1,0 +1,47 @@
+"""Shared fixtures: every test runs offline with its own cache, runs and cards folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    """One converted embedded tokenizer for the whole session (conversion takes seconds)."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(autouse=True)
+def workspace(tmp_path, monkeypatch, models_dir) -> Path:
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HARNESS_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("HARNESS_CARDS", str(tmp_path / "cards"))
+    monkeypatch.setenv("HARNESS_MODELS", str(models_dir))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf_datasets"))
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tokenizer(models_dir):
+    """The embedded SmolLM2 tokenizer (the recipe default), loaded once."""
+    os.environ["HARNESS_MODELS"] = str(models_dir)
+    from harness.models import load_tokenizer
+    from harness.recipe import ModelConfig
+
+    return load_tokenizer(ModelConfig())
+
+
+def write_recipe(folder: Path, text: str, name: str = "recipe") -> Path:
+    path = folder / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
