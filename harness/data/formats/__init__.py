@@ -64,7 +64,7 @@ def text(row: dict, column: str) -> str:
     return value
 
 
-def messages(value, column: str = "messages") -> list[dict]:
+def parse_messages(value, column: str = "messages") -> list[dict]:
     """A clean list of {role, content} messages, or Unparseable('bad_<column>')."""
     if not isinstance(value, list) or not value:
         raise Unparseable(f"bad_{column}")

@@ -3,7 +3,7 @@ smol-smoltalk (Allal et al., 2025) share this layout, with optional `id`/`source
 
 from __future__ import annotations
 
-from harness.data.formats import FORMATS, Format, from_conversation, messages
+from harness.data.formats import FORMATS, Format, from_conversation, parse_messages
 
 
 @FORMATS.register("messages")
@@ -16,4 +16,4 @@ class Messages(Format):
 
     def convert(self, row, kind, source):
         meta = {k: row[k] for k in ("id", "source") if isinstance(row.get(k), str)}
-        return from_conversation(kind, messages(row["messages"]), source, meta)
+        return from_conversation(kind, parse_messages(row["messages"]), source, meta)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from harness.data.formats import FORMATS, Format, from_pair, messages, pair_from_conversations
+from harness.data.formats import FORMATS, Format, from_pair, pair_from_conversations, parse_messages
 from harness.data.formats.ultrafeedback_binarized import _score
 
 
@@ -14,8 +14,8 @@ class OLMo2Preference(Format):
     columns = ("chosen", "rejected")
 
     def convert(self, row, kind, source):
-        prompt, chosen, rejected = pair_from_conversations(messages(row["chosen"], "chosen"),
-                                                           messages(row["rejected"], "rejected"))
+        prompt, chosen, rejected = pair_from_conversations(parse_messages(row["chosen"], "chosen"),
+                                                           parse_messages(row["rejected"], "rejected"))
         meta = {k: row[k] for k in ("id", "source", "chosen_model", "rejected_model") if row.get(k)}
         return from_pair(kind, prompt, chosen, rejected, source, metadata=meta,
                          score_chosen=_score(row, "chosen_rating"), score_rejected=_score(row, "rejected_rating"))

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from harness.data import example as ex
-from harness.data.formats import FORMATS, Format, Unparseable, messages
+from harness.data.formats import FORMATS, Format, Unparseable, parse_messages
 
 _PAIR = ("prompt", "chosen", "rejected", "score_chosen", "score_rejected", "id", "messages")
 
@@ -14,7 +14,7 @@ def _turns(value, column, role):
         if not value.strip():
             raise Unparseable(f"empty_{column}")
         return [{"role": role, "content": value}]
-    return messages(value, column)
+    return parse_messages(value, column)
 
 
 @FORMATS.register()
@@ -28,7 +28,7 @@ class TRL(Format):
         meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {
             k: v for k, v in row.items() if k not in _PAIR}
         if kind == "sft":
-            return ex.sft(messages(row.get("messages"), "messages"), source, meta)
+            return ex.sft(parse_messages(row.get("messages"), "messages"), source, meta)
         prompt = _turns(row.get("prompt"), "prompt", "user")
         if kind == "prompt":
             return ex.prompt(prompt, source, meta)

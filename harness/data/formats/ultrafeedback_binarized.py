@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from harness.data.formats import FORMATS, Format, Unparseable, from_pair, messages, pair_from_conversations
+from harness.data.formats import FORMATS, Format, Unparseable, from_pair, pair_from_conversations, parse_messages
 
 
 def _score(row, column):
@@ -22,8 +22,8 @@ class UltraFeedbackBinarized(Format):
     columns = ("chosen", "rejected")
 
     def convert(self, row, kind, source):
-        prompt, chosen, rejected = pair_from_conversations(messages(row["chosen"], "chosen"),
-                                                           messages(row["rejected"], "rejected"))
+        prompt, chosen, rejected = pair_from_conversations(parse_messages(row["chosen"], "chosen"),
+                                                           parse_messages(row["rejected"], "rejected"))
         meta = {"prompt_id": row["prompt_id"]} if row.get("prompt_id") else {}
         return from_pair(kind, prompt, chosen, rejected, source, metadata=meta,
                          score_chosen=_score(row, "score_chosen"), score_rejected=_score(row, "score_rejected"))
