@@ -136,6 +136,9 @@ def _build_component(base: type, value: Any, where: Where, path: tuple) -> Any:
         cls = base.registry.get(name)
     except KeyError as err:
         raise where.error(path + (tag,), err.args[0]) from None
+    if not (isinstance(cls, type) and issubclass(cls, base) and dataclasses.is_dataclass(cls)):
+        raise where.error(path + (tag,), f"'{name}' is not a {tag} (expected a frozen dataclass "
+                                         f"subclassing {base.__module__}.{base.__name__})")
     rest = {k: v for k, v in value.items() if k != tag}
     return _build_dataclass(cls, rest, where, path, what=f"{tag} '{name}'")
 
