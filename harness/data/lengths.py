@@ -3,6 +3,7 @@ the curriculum and the data card so all three count the same thing."""
 
 from __future__ import annotations
 
+import weakref
 from typing import Literal
 
 import numpy as np
@@ -12,15 +13,23 @@ from harness.data import example as ex
 Field = Literal["prompt", "response", "total"]
 
 
+# token counts per tokenizer, so a length filter and a curriculum in one run tokenize each text once
+_MEMO: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def token_counts(tokenizer, texts: list[str]) -> np.ndarray:
     """Tokens per text (no special tokens); the Rust backend batches across cores."""
-    if not texts:
-        return np.zeros(0, dtype=np.int64)
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        return np.fromiter((len(e.ids) for e in backend.encode_batch(texts, add_special_tokens=False)),
-                           dtype=np.int64, count=len(texts))
-    return np.array([len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]], dtype=np.int64)
+    memo = _MEMO.setdefault(tokenizer, {})
+    todo = list(dict.fromkeys(t for t in texts if t not in memo))
+    if todo:
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is not None:
+            encode = getattr(backend, "encode_batch_fast", backend.encode_batch)
+            counts = [len(e.ids) for e in encode(todo, add_special_tokens=False)]
+        else:
+            counts = [len(ids) for ids in tokenizer(todo, add_special_tokens=False)["input_ids"]]
+        memo.update(zip(todo, counts))
+    return np.fromiter((memo[t] for t in texts), dtype=np.int64, count=len(texts))
 
 
 def measure(examples: list[dict], field: Field, tokenizer) -> np.ndarray:

@@ -9,6 +9,7 @@ that step and those after it. Every drop is counted by step and reason.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from pathlib import Path
 from typing import Callable
@@ -61,6 +62,8 @@ def data_fingerprint(nodes: list[Node]) -> str:
 def run(data, seed: int, tokenizer_id: str, tokenizer_factory: Callable | None,
         cache_dir: Path | None = None, log: Callable[[str], None] = lambda _: None) -> DataResult:
     cache_dir = Path(cache_dir or paths.cache_root())
+    if tokenizer_factory is not None:  # load at most once per run, and only if a step needs it
+        tokenizer_factory = functools.cache(tokenizer_factory)
     nodes = plan(data, seed, tokenizer_id)
     examples: list[dict] = []
     all_stats, order = [], None

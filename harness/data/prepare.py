@@ -8,6 +8,7 @@ and renamed into place; the card is also copied to `data_cards/`.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -22,13 +23,7 @@ from harness.schema import plain
 def prepare(recipe, stage=None, log=print) -> Path:
     """Build (or reuse) the trainer-facing dataset for a stage; returns its folder."""
     data = recipe.data_for(stage)
-    tokenizers = {}
-
-    def tokenizer():
-        if "t" not in tokenizers:
-            tokenizers["t"] = load_tokenizer(recipe.model)
-        return tokenizers["t"]
-
+    tokenizer = functools.cache(lambda: load_tokenizer(recipe.model))
     result = pipeline.run(data, recipe.seed, tokenizer_id(recipe.model), tokenizer, log=log)
     fmt = recipe.output_format(stage) or output.infer_format(result.examples)
     folder = paths.runs_root() / recipe.name / "data" / f"{result.fingerprint}-{fmt}"

@@ -28,18 +28,20 @@ class PairFilter(Step):
 
     def apply(self, examples, ctx):
         examples = list(examples)
-        rejected_by_prompt: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        keys = []  # normalised (prompt, chosen, rejected), computed once per pair
+        rejected_by_prompt: dict[str, set] = collections.defaultdict(set)
         for example in examples:
             require_kind(example, "preference", self.name)
-            rejected_by_prompt[ex.normalize(ex.prompt_text(example))][ex.normalize(ex.response_text(example, "rejected"))] += 1
-        for example in examples:
-            chosen = ex.normalize(ex.response_text(example, "chosen"))
-            rejected = ex.normalize(ex.response_text(example, "rejected"))
+            key = tuple(ex.normalize(t) for t in (ex.prompt_text(example), ex.response_text(example, "chosen"),
+                                                   ex.response_text(example, "rejected")))
+            keys.append(key)
+            rejected_by_prompt[key[0]].add(key[2])
+        for example, (prompt, chosen, rejected) in zip(examples, keys):
             if self.identical and chosen == rejected:
                 ctx.drop(example, "identical_pair")
             elif self.ties and example.get("score_chosen") is not None and example["score_chosen"] == example.get("score_rejected"):
                 ctx.drop(example, "tie")
-            elif self.contradictions and rejected_by_prompt[ex.normalize(ex.prompt_text(example))][chosen]:
+            elif self.contradictions and chosen in rejected_by_prompt[prompt]:
                 ctx.drop(example, "contradicted")
             else:
                 yield example
