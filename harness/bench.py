@@ -142,12 +142,16 @@ data:
     - {{step: length_curriculum, order: ascending}}
   write_rejects: false
 """)
+    import datasets
+
+    datasets.disable_progress_bars()
     recipe = load(recipe_path)
     tok = lambda: load_tokenizer(recipe.model)
     tok()  # the one-off conversion of the embedded tokenizer is not pipeline time
     cold, cold_s = timed(pipeline.run, recipe.data, recipe.seed, tokenizer_id(recipe.model), tok)
     _, warm_s = timed(pipeline.run, recipe.data, recipe.seed, tokenizer_id(recipe.model), tok)
-    return cold_s, warm_s, len(cold.examples)
+    steps = ", ".join(f"{s['label'].split(':')[-1]} {s['seconds']:.1f}s" for s in cold.stats)
+    return cold_s, warm_s, len(cold.examples), steps
 
 
 def validate_seconds() -> tuple[float, float]:
@@ -194,9 +198,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["HARNESS_CACHE"] = str(Path(tmp) / "cache")
         os.environ["HF_DATASETS_CACHE"] = str(Path(tmp) / "hf")
-        cold_s, warm_s, rows = pipeline_throughput(examples, Path(tmp))
-    print(f"whole pipeline (cold) {cold_s:8.1f}s  {len(examples) / cold_s:,.0f} examples/s  ({rows} rows out; "
-          f"local jsonl -> dedup, minhash_dedup, pair_filter, label_noise, length_filter, length_curriculum)")
+        cold_s, warm_s, rows, steps = pipeline_throughput(examples, Path(tmp))
+    print(f"whole pipeline (cold) {cold_s:8.1f}s  {len(examples) / cold_s:,.0f} examples/s  ({rows} rows out)")
+    print(f"  per step: {steps}")
     print(f"whole pipeline (cached){warm_s:7.1f}s  -> {cold_s / warm_s:.1f}x faster than cold")
 
     validate_s, bare_s = validate_seconds()

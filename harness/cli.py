@@ -59,12 +59,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from harness.data.prepare import prepare
+    from harness.run import prepare_data
 
-    recipe = _load(args)
-    for stage in recipe.stages or (None,):
-        if stage is None or stage is recipe.stages[0] or stage.data is not None:
-            prepare(recipe, stage)
+    prepare_data(_load(args))
     return 0
 
 

@@ -19,7 +19,7 @@ from harness.data.source import Source
 from harness.data.step import Step
 from harness.errors import ConfigError, FieldError, did_you_mean
 from harness.evaluate.suite import Suite
-from harness.schema import Where, build, param
+from harness.schema import Where, build, first_repeat, param
 from harness.train import BACKENDS, backend_spec
 
 EMBEDDED_DEFAULT = "embedded:smollm2-135m-instruct"
@@ -49,10 +49,10 @@ class DataConfig:
     def __post_init__(self) -> None:
         if not self.sources:
             raise FieldError("sources", "needs at least one source")
-        labels = [s.display_name for s in self.sources]
-        for i, label in enumerate(labels):
-            if label in labels[:i]:
-                raise FieldError(("sources", i), f"two sources are labelled '{label}'; set `label:` on one")
+        i = first_repeat(s.display_name for s in self.sources)
+        if i is not None:
+            raise FieldError(("sources", i), f"two sources are labelled '{self.sources[i].display_name}'; "
+                                             f"set `label:` on one")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,9 +90,10 @@ class Recipe:
         if self.data is None and not (self.stages and all(s.data for s in self.stages)):
             raise FieldError("data", "missing: give `data:` or a `data:` block in every stage")
         names = [s.name for s in self.stages]
+        repeat = first_repeat(names)
+        if repeat is not None:
+            raise FieldError(("stages", repeat, "name"), f"stage name '{names[repeat]}' is used twice")
         for i, stage in enumerate(self.stages):
-            if stage.name in names[:i]:
-                raise FieldError(("stages", i, "name"), f"stage name '{stage.name}' is used twice")
             if stage.init_from is not None and stage.init_from not in names[:i]:
                 raise FieldError(("stages", i, "init_from"), f"'{stage.init_from}' is not an earlier stage"
                                  + did_you_mean(stage.init_from, names[:i]))
@@ -212,7 +213,7 @@ def apply_override(tree: dict, override: str, locations: dict) -> None:
         raise ConfigError(f"override '{override}' must look like key.path=value", file=where[0])
     dotted_key, _, raw = override.partition("=")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = yaml_tree.parse_value(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
     keys: list = []

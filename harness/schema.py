@@ -18,6 +18,16 @@ from typing import Any, ClassVar, Literal, Union
 from harness.errors import ConfigError, FieldError, did_you_mean
 
 
+def first_repeat(values) -> int | None:
+    """Index of the first value that already appeared earlier in the list, or None."""
+    seen = set()
+    for i, value in enumerate(values):
+        if value in seen:
+            return i
+        seen.add(value)
+    return None
+
+
 def param(default: Any = dataclasses.MISSING, *, ge=None, gt=None, le=None, lt=None,
           help: str = "") -> Any:
     """A config field with optional numeric bounds and a help line (goes into the JSON Schema)."""

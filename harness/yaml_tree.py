@@ -7,6 +7,7 @@ Duplicate keys are an error here (PyYAML would silently keep the last one).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -15,7 +16,21 @@ from harness.errors import ConfigError
 
 Lines = dict  # key path (tuple) -> 1-based line number
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """Safe YAML, plus YAML 1.2 floats without a dot (`5e-6`), which PyYAML reads as strings
+    and which every learning rate in a recipe would otherwise trip over."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                              re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
+                              list("-+0123456789."))
+
+
+def parse_value(text: str):
+    """A command-line override value, parsed like a value in a recipe file."""
+    return yaml.load(text, Loader=_Loader)
 
 
 def load_text(text: str, file: str) -> tuple[object, Lines]:

@@ -92,3 +92,16 @@ def test_run_prepares_data_then_reports_the_missing_trainer(monkeypatch, capsys,
     assert (workspace / "cards" / "filtered_dpo.md").is_file()
     # this build has no trainer modules yet: the stage fails with one clear line after the data is ready
     assert code == 2 and "backend 'trl_dpo' has no trainer module" in captured.err
+
+
+def test_data_builds_every_stage_dataset_of_a_multi_stage_recipe(monkeypatch, capsys, workspace, tokenizer):
+    monkeypatch.chdir(ROOT)
+    args = ["sft_dpo_rloo", "stages.0.data.sources.0.n=40", "stages.1.data.sources.0.n=40",
+            "stages.2.data.sources.0.n=40"]
+    assert main(["data", *args]) == 0
+    out = capsys.readouterr().out
+    folders = sorted(p.name.rsplit("-", 1)[1] for p in (workspace / "runs" / "sft_dpo_rloo" / "data").iterdir())
+    assert folders == ["preference", "prompt", "sft"]
+    assert {p.name for p in (workspace / "cards").glob("*.md")} == {
+        "sft_dpo_rloo.sft.md", "sft_dpo_rloo.dpo.md", "sft_dpo_rloo.rloo.md"}
+    assert out.count("wrote ") == 3

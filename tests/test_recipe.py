@@ -191,3 +191,11 @@ def test_suites_validate(tmp_path, capsys):
     write_recipe(suites, "name: s\ntasks:\n  - task: countdown\n  - task: countdown\n", "s")
     assert main(["validate", str(suites)]) == 2
     assert "tasks.1.task: task 'countdown' appears twice" in capsys.readouterr().err
+
+
+def test_exponent_floats_parse_as_numbers(recipes):
+    # PyYAML reads `5e-6` as a string; recipes are full of learning rates written that way
+    recipe = load(recipes / "base.yaml", ("stages.0.args.learning_rate=2e-5",))
+    assert recipe.stages[0].args["learning_rate"] == 2e-5
+    write_recipe(recipes, BASE.replace("args: {beta: 0.1}", "args: {beta: 1e-1}"), "exp")
+    assert load(recipes / "exp.yaml").stages[0].args["beta"] == 0.1

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from harness.errors import FieldError
-from harness.schema import param
+from harness.schema import first_repeat, param
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +29,6 @@ class Suite:
     def __post_init__(self) -> None:
         if not self.tasks:
             raise FieldError("tasks", "a suite needs at least one task")
-        names = [t.task for t in self.tasks]
-        for i, name in enumerate(names):
-            if name in names[:i]:
-                raise FieldError(("tasks", i, "task"), f"task '{name}' appears twice")
+        i = first_repeat(t.task for t in self.tasks)
+        if i is not None:
+            raise FieldError(("tasks", i, "task"), f"task '{self.tasks[i].task}' appears twice")

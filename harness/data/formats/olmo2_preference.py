@@ -1,21 +1,14 @@
-"""OLMo 2 preference mixes (allenai/olmo-2-1124-*-preference-mix): full `chosen`/
-`rejected` conversations with `chosen_rating`/`rejected_rating` and per-row `source`."""
+"""OLMo 2 preference mixes (allenai/olmo-2-1124-*-preference-mix): the UltraFeedback
+layout with `chosen_rating`/`rejected_rating` as scores and per-row provenance columns."""
 
 from __future__ import annotations
 
-from harness.data.formats import FORMATS, Format, from_pair, pair_from_conversations, parse_messages
-from harness.data.formats.ultrafeedback_binarized import _score
+from harness.data.formats import FORMATS
+from harness.data.formats.ultrafeedback_binarized import UltraFeedbackBinarized
 
 
 @FORMATS.register()
-class OLMo2Preference(Format):
+class OLMo2Preference(UltraFeedbackBinarized):
     name = "olmo2_preference"
-    kinds = ("preference", "sft", "prompt")
-    columns = ("chosen", "rejected")
-
-    def convert(self, row, kind, source):
-        prompt, chosen, rejected = pair_from_conversations(parse_messages(row["chosen"], "chosen"),
-                                                           parse_messages(row["rejected"], "rejected"))
-        meta = {k: row[k] for k in ("id", "source", "chosen_model", "rejected_model") if row.get(k)}
-        return from_pair(kind, prompt, chosen, rejected, source, metadata=meta,
-                         score_chosen=_score(row, "chosen_rating"), score_rejected=_score(row, "rejected_rating"))
+    score_columns = ("chosen_rating", "rejected_rating")
+    metadata_columns = ("id", "source", "chosen_model", "rejected_model")
