@@ -8,6 +8,7 @@ pins the content (a file hash, a hub revision) for the cache fingerprint.
 
 from __future__ import annotations
 
+import abc
 from typing import ClassVar, Iterator
 
 from harness.data.step import StepContext
@@ -17,12 +18,13 @@ from harness.schema import Component
 SOURCES = Registry("source", "harness.data.sources")
 
 
-class Source(Component):
+class Source(Component, abc.ABC):
     tag: ClassVar[str] = "source"
     registry: ClassVar[Registry] = SOURCES
 
+    @abc.abstractmethod
     def load(self, ctx: StepContext) -> Iterator[dict]:
-        raise NotImplementedError(f"source '{self.name}' must define load()")
+        """Yield the examples this source produces."""
 
     @property
     def display_name(self) -> str:

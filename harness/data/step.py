@@ -10,6 +10,7 @@ the stream inside `apply`; the signature stays the same.
 
 from __future__ import annotations
 
+import abc
 import collections
 import dataclasses
 from typing import Any, Callable, ClassVar, Iterable, Iterator
@@ -20,7 +21,7 @@ from harness.schema import Component
 STEPS = Registry("step", "harness.data.steps")
 
 
-class Step(Component):
+class Step(Component, abc.ABC):
     tag: ClassVar[str] = "step"
     registry: ClassVar[Registry] = STEPS
     #: the step reads token counts, so the tokenizer is part of its cache key
@@ -30,8 +31,9 @@ class Step(Component):
     #: the step may add rows (oversampling); others may only keep or drop
     adds_rows: ClassVar[bool] = False
 
+    @abc.abstractmethod
     def apply(self, examples: Iterable[dict], ctx: "StepContext") -> Iterator[dict]:
-        raise NotImplementedError(f"step '{self.name}' must define apply()")
+        """Yield the examples this step keeps."""
 
 
 @dataclasses.dataclass

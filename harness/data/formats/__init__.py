@@ -8,6 +8,7 @@ column altogether is a user error reported once, before any row is read.
 
 from __future__ import annotations
 
+import abc
 from typing import ClassVar, Iterable, Iterator
 
 from harness.data import example as ex
@@ -25,13 +26,14 @@ class Unparseable(Exception):
         self.reason = reason
 
 
-class Format:
+class Format(abc.ABC):
     name: ClassVar[str]
     kinds: ClassVar[tuple[str, ...]]
     columns: ClassVar[tuple[str, ...]] = ()
 
+    @abc.abstractmethod
     def convert(self, row: dict, kind: str, source: str) -> dict:
-        raise NotImplementedError
+        """One row as a canonical example of `kind`; raise Unparseable(reason) if it cannot be."""
 
 
 def adapt(rows: Iterable[dict], columns: list[str], format_name: str, kind: str | None,
