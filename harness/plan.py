@@ -34,13 +34,13 @@ def show(recipe, out=print) -> None:
             out(f"  {node.label:<26} {node.fingerprint}  {hit}")
         out("")
     out("# stage graph")
-    previous = recipe.model.name_or_path
-    for stage in recipe.stages:
-        data = recipe.data_for(stage)
-        start = stage.init_from or previous
-        out(f"  {stage.name} [{stage.backend}, {recipe.output_format(stage)}]  "
-            f"from {start}  data {fps[id(data)]}")
-        previous = stage.name
+    from harness import checkpoint
+    from harness.stages import plan_stages
+
+    for plan in plan_stages(recipe):
+        state = "finished" if checkpoint.read(plan.final_dir) else "to train"
+        out(f"  {plan.stage.name} [{plan.stage.backend}, {recipe.output_format(plan.stage)}]  "
+            f"from {plan.start}  data {plan.data_fingerprint}  fingerprint {plan.fingerprint}  {state}")
     if not recipe.stages:
         out("  (no training stages)")
     if recipe.eval:

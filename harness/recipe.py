@@ -20,7 +20,8 @@ from harness.data.step import Step
 from harness.errors import ConfigError, FieldError, did_you_mean
 from harness.evaluate.suite import Suite
 from harness.schema import Where, build, first_repeat, param
-from harness.train import BACKENDS, backend_spec
+from harness.rewards import Reward
+from harness.train import BACKENDS, backend_spec, check_args
 
 EMBEDDED_DEFAULT = "embedded:smollm2-135m-instruct"
 Kind = Literal["sft", "preference", "prompt"]
@@ -35,6 +36,20 @@ class ModelConfig:
     name_or_path: str = param(EMBEDDED_DEFAULT, help="hub id, local path, or embedded:<name>")
     revision: str | None = None
     tokenizer: str | None = param(None, help="tokenizer id or path, if not the model's")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = param("auto", help="weights dtype when loading")
+    lora: dict[str, Any] | None = param(None, help="LoRA: keys passed verbatim to peft.LoraConfig")
+    qlora: bool = param(False, help="load the base weights in 4-bit (bitsandbytes, GPU only); needs lora")
+    chat_template: str | None = param(None, help="a Jinja chat template (or a path to one) to use instead")
+
+    def __post_init__(self) -> None:
+        if self.qlora and self.lora is None:
+            raise FieldError("qlora", "QLoRA trains LoRA adapters: add a `lora:` block (e.g. {r: 16})")
+        if self.lora is not None:
+            from harness.train.lora import check_lora_keys
+
+            problem = check_lora_keys(self.lora)
+            if problem:
+                raise FieldError(("lora", problem[0]), problem[1])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,16 +75,27 @@ class StageConfig:
     """One training stage; `args` pass verbatim to the backend's TRL config class."""
 
     name: str
-    backend: str = param(help="trl_sft, trl_dpo, trl_reward, trl_rloo or tinker")
+    backend: str = param(help="trl_sft, trl_dpo, trl_reward or trl_rloo")
     args: dict[str, Any] = param({}, help="passed verbatim to SFTConfig/DPOConfig/RewardConfig/RLOOConfig")
     data: DataConfig | None = param(None, help="this stage's own data (default: the recipe's)")
     init_from: str | None = param(None, help="an earlier stage to start from (default: the previous one)")
+    reference: str | None = param(None, help="DPO reference: an earlier stage or a model id (default: the start)")
+    rewards: tuple[Reward, ...] = param((), help="RLOO rewards, weighted by each entry's `weight`")
 
     def __post_init__(self) -> None:
         try:
-            backend_spec(self.backend)
+            spec = backend_spec(self.backend)
         except KeyError as err:
             raise FieldError("backend", err.args[0]) from None
+        problem = check_args(spec, self.args)
+        if problem:
+            raise FieldError(("args", problem[0]), problem[1])
+        if self.backend == "trl_rloo" and not self.rewards:
+            raise FieldError("rewards", "trl_rloo needs at least one reward, e.g. `rewards: [countdown]`")
+        if self.backend != "trl_rloo" and self.rewards:
+            raise FieldError("rewards", f"only trl_rloo stages take rewards, not {self.backend}")
+        if self.reference is not None and self.backend != "trl_dpo":
+            raise FieldError("reference", f"only trl_dpo stages take a reference model, not {self.backend}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,12 +124,17 @@ class Recipe:
                 raise FieldError(("stages", i, "init_from"), f"'{stage.init_from}' is not an earlier stage"
                                  + did_you_mean(stage.init_from, names[:i]))
             self._check_format(i, stage)
+            for key, ref in [("reference", stage.reference)] + [(("rewards", j, "model"), getattr(r, "model", None))
+                                                                for j, r in enumerate(stage.rewards)]:
+                if ref in names[i:]:
+                    raise FieldError(("stages", i, *((key,) if isinstance(key, str) else key)),
+                                     f"'{ref}' is not an earlier stage")
 
     def _check_format(self, i: int, stage: StageConfig) -> None:
         need = BACKENDS[stage.backend].data_format
         data, where = (stage.data, ("stages", i, "data", "format")) if stage.data else (self.data, ("data", "format"))
         have = data.format
-        if need == "any" or have is None or have == need or (have, need) in CONVERTIBLE:
+        if have is None or have == need or (have, need) in CONVERTIBLE:
             return
         raise FieldError(("stages", i, "backend"), f"backend '{stage.backend}' needs {need} data but "
                          f"{'.'.join(map(str, where))} is {have}; change one of them")
@@ -113,7 +144,7 @@ class Recipe:
 
     def output_format(self, stage: StageConfig | None) -> str | None:
         """The TRL format a stage's data is written in (the recipe data's own format without stages)."""
-        if stage is not None and BACKENDS[stage.backend].data_format != "any":
+        if stage is not None:
             return BACKENDS[stage.backend].data_format
         return self.data_for(stage).format
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness import checkpoint
 from harness.data.prepare import prepare
+from harness.stages import plan_stages, resolver
 from harness.train import load_backend
+from harness.train.job import TrainJob
 
 
 def prepare_data(recipe, log=print) -> dict[str | None, Path]:
@@ -13,10 +16,28 @@ def prepare_data(recipe, log=print) -> dict[str | None, Path]:
     return {stage.name if stage else None: prepare(recipe, stage, log=log) for stage in recipe.stages or (None,)}
 
 
-def run(recipe, log=print) -> dict[str | None, Path]:
-    """Prepare every stage's data, then train the stages in order."""
+def run(recipe, log=print) -> dict[str, Path]:
+    """Prepare every stage's data, then train the stages in order; finished stages are reused."""
+    preflight(recipe)
     datasets = prepare_data(recipe, log)
-    for stage in recipe.stages:
-        backend = load_backend(stage.backend)
-        backend.train(stage, datasets[stage.name], recipe=recipe, log=log)
-    return datasets
+    plans = plan_stages(recipe)
+    resolve = resolver(plans)
+    finals = {}
+    for plan in plans:
+        finals[plan.stage.name] = plan.final_dir
+        if checkpoint.read(plan.final_dir):
+            log(f"{plan.stage.name}: finished earlier, reusing {plan.final_dir}")
+            continue
+        job = TrainJob(recipe=recipe, stage=plan.stage, fingerprint=plan.fingerprint,
+                       data_dir=datasets[plan.stage.name], start=resolve(plan.start), parent=plan.parent,
+                       reference=plan.reference, resolve=resolve, run_dir=plan.run_dir, log=log)
+        load_backend(plan.stage.backend).train(job)
+    return finals
+
+
+def preflight(recipe) -> None:
+    """Checks that depend on this machine, done before any data or model work."""
+    if recipe.model.qlora and recipe.stages:
+        from harness.train.lora import quantization_config
+
+        quantization_config(recipe.model)

@@ -89,7 +89,10 @@ def build(tp: Any, value: Any, where: Where, path: tuple = ()) -> Any:
                 return build(option, value, where, path)
             except ConfigError as err:
                 errors.append(err)
-        raise errors[-1]
+        deepest = max(errors, key=lambda e: len(e.path))  # the option that got furthest explains best
+        if len(deepest.path) > len(path):
+            raise deepest
+        raise where.error(path, f"expected {' or '.join(describe(o) for o in rest)}, got {_kind(value)}")
     if value is None:
         raise where.error(path, f"expected {describe(tp)}, got null")
     if origin is Literal:

@@ -11,6 +11,7 @@ from conftest import ROOT
 
 from harness.cli import main
 from harness.recipe import discover, recipe_json_schema, validate_file
+from harness.schema import plain
 
 SHIPPED = discover([str(ROOT / "recipes"), str(ROOT / "evals")])
 
@@ -84,14 +85,18 @@ def test_plan_shows_fingerprints_and_cache_hits(monkeypatch, capsys, tokenizer):
     assert changed.count("cached") == 5 and changed.count("to run") == 2
 
 
-def test_run_prepares_data_then_reports_the_missing_trainer(monkeypatch, capsys, workspace, tokenizer):
+def test_run_prepares_data_then_trains(monkeypatch, capsys, workspace, tiny_model):
     monkeypatch.chdir(ROOT)
-    code = main(["run", "filtered_dpo", "data.sources.0.n=60", "data.steps.4.n=20"])
-    captured = capsys.readouterr()
-    assert "wrote 20 preference examples" in captured.out
-    assert (workspace / "cards" / "filtered_dpo.md").is_file()
-    # this build has no trainer modules yet: the stage fails with one clear line after the data is ready
-    assert code == 2 and "backend 'trl_dpo' has no trainer module" in captured.err
+    code = main(["run", "filtered_dpo", "data.sources.0.n=60", "data.steps.4.n=8", f"model={tiny_model}",
+                 "stages.0.args.max_steps=1"])
+    out = capsys.readouterr().out
+    assert code == 0 and "wrote 8 preference examples" in out
+    final = next((workspace / "runs" / "filtered_dpo").glob("dpo-*/final"))
+    info = json.loads((final / "checkpoint.json").read_text())
+    assert info["steps"] == 1 and info["data_rows"] == 8 and info["data_order"]["step"] == "length_curriculum"
+    assert main(["plan", "filtered_dpo", "data.sources.0.n=60", "data.steps.4.n=8", f"model={tiny_model}",
+                 "stages.0.args.max_steps=1"]) == 0
+    assert f"fingerprint {info['fingerprint']}  finished" in capsys.readouterr().out
 
 
 def test_data_builds_every_stage_dataset_of_a_multi_stage_recipe(monkeypatch, capsys, workspace, tokenizer):
@@ -105,3 +110,20 @@ def test_data_builds_every_stage_dataset_of_a_multi_stage_recipe(monkeypatch, ca
     assert {p.name for p in (workspace / "cards").glob("*.md")} == {
         "sft_dpo_rloo.sft.md", "sft_dpo_rloo.dpo.md", "sft_dpo_rloo.rloo.md"}
     assert out.count("wrote ") == 3
+
+
+@pytest.mark.parametrize("kind,path", [s for s in SHIPPED if s[0] == "recipe"],
+                         ids=[str(p.relative_to(ROOT)) for k, p in SHIPPED if k == "recipe"])
+def test_shipped_stage_args_build_the_real_trl_config(kind, path, monkeypatch, tmp_path):
+    """Every stage's args construct its TRL config class (GPU-only flags checked with use_cpu)."""
+    import trl
+
+    from harness.train import BACKENDS
+
+    monkeypatch.chdir(ROOT)
+    recipe = validate_file(kind, path)
+    for stage in recipe.stages:
+        config_class = getattr(trl, BACKENDS[stage.backend].config_class)
+        args = plain(stage.args)  # what the backend passes: frozen tuples back to lists
+        config = config_class(output_dir=str(tmp_path), use_cpu=True, **args)
+        assert all(getattr(config, k) == v for k, v in args.items())

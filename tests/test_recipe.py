@@ -109,7 +109,7 @@ MALFORMED = {
     "format_mismatch": (BASE.replace("  steps:", "  format: prompt\n  steps:"), "backend 'trl_dpo' needs preference data but data.format is prompt"),
     "duplicate_key": (BASE + "seed: 2\n", "duplicate key 'seed'"),
     "missing_parent": ("extends: nowhere\n", "extends: no recipe 'nowhere' to extend"),
-    "model_type": (BASE + "model: 5\n", "model: expected a string, got 5 (int)"),
+    "model_type": (BASE + "model: 5\n", "model: expected a mapping or a string, got 5 (int)"),
     "min_gt_max": (BASE.replace("    - step: sample\n      n: 20", "    - step: length_filter\n      min_tokens: 50\n      max_tokens: 10"), "data.steps.1.max_tokens: must be >= min_tokens (50)"),
     "unknown_format": (BASE.replace("    - source: countdown\n      kind: preference\n      n: 50", "    - source: local\n      path: x.jsonl\n      format: hh_rlfh"), "data.sources.0.format: unknown format 'hh_rlfh' (did you mean 'hh_rlhf'?)"),
     "format_kind": (BASE.replace("    - source: countdown\n      kind: preference\n      n: 50", "    - source: local\n      path: x.jsonl\n      format: gsm8k\n      kind: preference"), "data.sources.0.kind: format 'gsm8k' gives prompt, sft, not preference"),
@@ -122,6 +122,14 @@ MALFORMED = {
     "args_not_mapping": (BASE.replace("args: {beta: 0.1}", "args: [1, 2]"), "stages.0.args: expected a mapping"),
     "duplicate_labels": (BASE.replace("      n: 50", "      n: 50\n    - source: countdown"), "two sources are labelled 'countdown'"),
     "nested_key_not_string": (BASE + "? [a, b]\n: 1\n", "keys must be"),
+    "trl_arg_typo": (BASE.replace("args: {beta: 0.1}", "args: {beta: 0.1, learning_rat: 1.0e-5}"), "stages.0.args.learning_rat: DPOConfig has no argument 'learning_rat' (did you mean 'learning_rate'?)"),
+    "reserved_arg": (BASE.replace("args: {beta: 0.1}", "args: {output_dir: /tmp/x}"), "stages.0.args.output_dir: 'output_dir' is set by the harness"),
+    "lora_typo": (BASE + "model: {name_or_path: x, lora: {rank: 8}}\n", "model.lora.rank: peft.LoraConfig has no field 'rank'"),
+    "qlora_without_lora": (BASE + "model: {name_or_path: x, qlora: true}\n", "model.qlora: QLoRA trains LoRA adapters"),
+    "rloo_without_rewards": (BASE.replace("backend: trl_dpo", "backend: trl_rloo").replace("kind: preference", "kind: prompt"), "stages.0.rewards: trl_rloo needs at least one reward"),
+    "rewards_on_dpo": (BASE.replace("args: {beta: 0.1}", "args: {beta: 0.1}\n    rewards: [countdown]"), "stages.0.rewards: only trl_rloo stages take rewards"),
+    "unknown_reward": (BASE.replace("backend: trl_dpo", "backend: trl_rloo").replace("kind: preference", "kind: prompt").replace("args: {beta: 0.1}", "args: {}\n    rewards: [countdwn]"), "stages.0.rewards.0.reward: unknown reward 'countdwn' (did you mean 'countdown'?)"),
+    "reward_model_later_stage": (BASE.replace("backend: trl_dpo", "backend: trl_rloo").replace("kind: preference", "kind: prompt").replace("args: {beta: 0.1}", "args: {}\n    rewards: [{reward: reward_model, model: dpo}]"), "stages.0.rewards.0.model: 'dpo' is not an earlier stage"),
 }
 
 

@@ -16,6 +16,9 @@ import itertools
 import re
 from fractions import Fraction
 
+from harness.rewards import REWARDS, Reward, completion_text
+from harness.schema import param
+
 ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _ALLOWED = re.compile(r"^[\d+\-*/().\s]+$")
 _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
@@ -138,3 +141,21 @@ def _strip_parens(expression: str) -> str:
                 return expression
         return expression[1:-1]
     return expression
+
+
+# ------------------------------------------------------------------ reward
+
+@REWARDS.register()
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CountdownReward(Reward):
+    """TinyZero reward on `numbers`/`target` columns: 1.0 correct, `format_score` well-formed."""
+
+    name = "countdown"
+
+    format_score: float = param(0.1, ge=0.0, le=1.0, help="reward for a well-formed but wrong answer")
+
+    def make(self, resolve):
+        def countdown(completions, numbers, target, **_):
+            return [score(completion_text(c), list(n), int(t), self.format_score)
+                    for c, n, t in zip(completions, numbers, target)]
+        return countdown

@@ -1,9 +1,10 @@
-"""Training backends: one self-contained module per backend, `train(stage, data, ...) -> Checkpoint`.
+"""Training backends: one self-contained module per backend, each with
+`train(job) -> Path` (the final checkpoint folder).
 
 The table below is the contract recipes are validated against: which backends
-exist, which canonical data kind each consumes, and which TRL config class
-its `args:` block is passed to verbatim. A backend module (`harness.train.<name>`)
-implements the training itself.
+exist, which canonical data kind each consumes, and which TRL config class its
+`args:` block is passed to verbatim. Argument names are checked against the
+installed TRL's own field list (read from source, see `config_fields`).
 """
 
 from __future__ import annotations
@@ -13,20 +14,23 @@ import importlib
 
 from harness.errors import HarnessError, did_you_mean
 
+#: arguments the harness sets itself (run folders are keyed by fingerprint)
+RESERVED_ARGS = ("output_dir",)
+
 
 @dataclasses.dataclass(frozen=True)
 class BackendSpec:
     name: str
     data_format: str   # canonical kind the trainer consumes
-    config_class: str  # "module:Class" receiving the stage's `args:`
+    config_class: str  # TRL class receiving the stage's `args:`
+    config_source: str  # where that class is defined, for the field-name check
 
 
 BACKENDS = {spec.name: spec for spec in (
-    BackendSpec("trl_sft", "sft", "trl:SFTConfig"),
-    BackendSpec("trl_dpo", "preference", "trl:DPOConfig"),
-    BackendSpec("trl_reward", "preference", "trl:RewardConfig"),
-    BackendSpec("trl_rloo", "prompt", "trl:RLOOConfig"),
-    BackendSpec("tinker", "any", "harness.train.tinker:TinkerConfig"),
+    BackendSpec("trl_sft", "sft", "SFTConfig", "trl/trainer/sft_config.py"),
+    BackendSpec("trl_dpo", "preference", "DPOConfig", "trl/trainer/dpo_config.py"),
+    BackendSpec("trl_reward", "preference", "RewardConfig", "trl/trainer/reward_config.py"),
+    BackendSpec("trl_rloo", "prompt", "RLOOConfig", "trl/trainer/rloo_config.py"),
 )}
 
 
@@ -36,6 +40,19 @@ def backend_spec(name: str) -> BackendSpec:
     return BACKENDS[name]
 
 
+def check_args(spec: BackendSpec, args) -> tuple[str, str] | None:
+    """(argument, problem) for the first argument TRL's config class does not have, else None."""
+    from harness.train.config_fields import field_names
+
+    fields = field_names(spec.config_source, spec.config_class)
+    for key in args:
+        if key in RESERVED_ARGS:
+            return key, f"'{key}' is set by the harness (runs/<recipe>/<stage>-<fingerprint>/)"
+        if fields is not None and key not in fields:
+            return key, f"{spec.config_class} has no argument '{key}'{did_you_mean(key, fields)}"
+    return None
+
+
 def load_backend(name: str):
     """The backend's module; a clear error if this installation does not provide it."""
     try:
@@ -43,5 +60,5 @@ def load_backend(name: str):
     except ModuleNotFoundError as err:
         if err.name == f"harness.train.{name}":
             raise HarnessError(f"backend '{name}' has no trainer module in this installation "
-                               f"(harness/train/{name}.py); `harness data` prepares its data") from None
+                               f"(harness/train/{name}.py)") from None
         raise

@@ -1,0 +1,173 @@
+"""What every TRL backend does the same way: config, model, data checks, NaN guard, resume, save.
+
+Backends stay thin: each builds its trainer from these pieces and calls `fit`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from harness import checkpoint
+from harness.atomic import atomic_dir
+from harness.errors import HarnessError
+from harness.models import model_location, one_line
+from harness.schema import plain
+from harness.train.lora import quantization_config
+
+
+def load_data(job):
+    """(dataset, manifest); fails before any model is loaded if the data cannot fill one batch."""
+    import datasets
+
+    manifest = json.loads((job.data_dir / "manifest.json").read_text())
+    dataset = datasets.load_from_disk(str(job.data_dir / "dataset"))
+    batch = int(job.stage.args.get("per_device_train_batch_size", 8))
+    if len(dataset) < batch:
+        raise HarnessError(f"stage '{job.stage.name}': {len(dataset)} training examples is fewer than one batch "
+                           f"(per_device_train_batch_size={batch}); add data or lower the batch size")
+    return dataset, manifest
+
+
+def make_config(job, config_class, manifest: dict, **defaults):
+    """The TRL config: the stage's `args` verbatim, plus what the harness owns.
+
+    The harness sets `output_dir` (the fingerprinted run folder), and fills in, only
+    where the recipe is silent: `seed` (the recipe seed), `report_to: none`,
+    `logging_steps: 1` and `logging_nan_inf_filter: false` (so a NaN loss is
+    seen, not averaged away). A curriculum in the data forces sequential order.
+    """
+    import torch
+
+    args = {"seed": job.recipe.seed, "report_to": "none", "logging_steps": 1, "logging_nan_inf_filter": False,
+            **defaults, **plain(job.stage.args), "output_dir": str(job.run_dir)}
+    if not torch.cuda.is_available():
+        args.setdefault("use_cpu", True)
+    if manifest.get("order"):  # the HF sampler, and RLOO's own shuffling, must keep the stored order
+        args["train_sampling_strategy"] = "sequential"
+        if "shuffle_dataset" in _fields(config_class):
+            args["shuffle_dataset"] = False
+        job.log(f"{job.stage.name}: data order set by {manifest['order']['step']}; training reads it in order")
+    try:
+        return config_class(**args)
+    except (TypeError, ValueError) as err:
+        raise HarnessError(f"stage '{job.stage.name}': {config_class.__name__} rejected the args: "
+                           f"{one_line(err)}") from None
+
+
+def _fields(config_class) -> set:
+    import dataclasses
+
+    return {f.name for f in dataclasses.fields(config_class)}
+
+
+def load_tokenizer(job):
+    from transformers import AutoTokenizer
+
+    model_cfg = job.recipe.model
+    source = model_location(model_cfg.tokenizer) if model_cfg.tokenizer else job.start
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except Exception as err:
+        raise HarnessError(f"stage '{job.stage.name}': cannot load tokenizer '{source}' ({one_line(err)}); "
+                           f"check the id or path, or download it once with network access") from None
+    if model_cfg.chat_template:
+        template = Path(model_cfg.chat_template)
+        tokenizer.chat_template = template.read_text() if template.is_file() else model_cfg.chat_template
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(job, path: str, *, classifier: bool = False, tokenizer=None):
+    """A causal LM (or a 1-label sequence classifier for reward models) from a path or hub id."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    model_cfg = job.recipe.model
+    dtype = "auto" if model_cfg.dtype == "auto" else getattr(torch, model_cfg.dtype)
+    kwargs = {"dtype": dtype, "quantization_config": quantization_config(model_cfg)}
+    try:
+        if classifier:
+            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kwargs)
+            if tokenizer is not None and model.config.pad_token_id is None:
+                model.config.pad_token_id = tokenizer.pad_token_id
+            return model
+        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as err:
+        raise HarnessError(f"stage '{job.stage.name}': cannot load model '{path}' ({one_line(err)}); "
+                           f"with no network it must be a local folder or already cached") from None
+
+
+def start_location(job) -> str:
+    return model_location(job.start)
+
+
+def nan_guard(stage_name: str):
+    """A callback that stops training at the first NaN/inf loss, naming the step."""
+    from transformers import TrainerCallback
+
+    class NanGuard(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                raise HarnessError(f"stage '{stage_name}': loss is {loss} at step {state.global_step}; lower the "
+                                   f"learning rate, check the data, or use bf16/fp32 instead of fp16")
+
+    return NanGuard()
+
+
+def fit(trainer, job, manifest: dict, curves: tuple[str, ...]) -> Path:
+    """Train (resuming from the last checkpoint-N if one exists), then write the final checkpoint."""
+    resume = any(job.run_dir.glob("checkpoint-*"))
+    if resume:
+        job.log(f"{job.stage.name}: resuming from the last checkpoint in {job.run_dir}")
+    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    if not trainer.is_world_process_zero():
+        return job.final_dir
+    model = trainer.model
+    if hasattr(model, "merge_and_unload"):  # LoRA: the next stage starts from merged weights
+        model = model.merge_and_unload()
+    metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
+    last = next((e for e in reversed(trainer.state.log_history) if "loss" in e), {})
+    metrics.update({k: v for k, v in last.items() if isinstance(v, (int, float)) and k not in metrics})
+    with atomic_dir(job.final_dir) as tmp:
+        model.save_pretrained(str(tmp))
+        trainer.processing_class.save_pretrained(str(tmp))
+        plot_curves(trainer.state.log_history, curves, tmp / "curves.png")
+        checkpoint.write(tmp, sidecar(job, manifest, metrics, trainer.state.global_step))
+    job.log(f"{job.stage.name}: wrote {job.final_dir}")
+    return job.final_dir
+
+
+def sidecar(job, manifest: dict, metrics: dict, steps: int) -> dict:
+    from harness.plan import recipe_fingerprint
+
+    recipe = job.recipe
+    return checkpoint.record(
+        recipe=recipe.name, recipe_fingerprint=recipe_fingerprint(recipe), stage=job.stage.name,
+        backend=job.stage.backend, fingerprint=job.fingerprint, parent=job.parent, start=job.start,
+        reference=job.reference, base_model=recipe.model.name_or_path, seed=recipe.seed,
+        data_fingerprint=manifest["data_fingerprint"], data_dir=str(job.data_dir), data_rows=manifest["rows"],
+        data_sources=[s["label"] for s in manifest["sources"]], data_order=manifest.get("order"),
+        lora=plain(recipe.model.lora), args=plain(job.stage.args), steps=steps, metrics=metrics)
+
+
+def plot_curves(history: list[dict], keys: tuple[str, ...], path: Path) -> None:
+    """Loss, reward and KL (whichever the trainer logged) against the step, one panel each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    present = [k for k in keys if any(k in e for e in history)]
+    fig, axes = plt.subplots(1, max(len(present), 1), figsize=(4 * max(len(present), 1), 3), dpi=100, squeeze=False)
+    for ax, key in zip(axes[0], present):
+        points = [(e["step"], e[key]) for e in history if key in e and "step" in e]
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker=".")
+        ax.set_title(key)
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
