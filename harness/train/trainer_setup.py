@@ -120,10 +120,10 @@ def nan_guard(stage_name: str):
 
 def fit(trainer, job, manifest: dict, curves: tuple[str, ...]) -> Path:
     """Train (resuming from the last checkpoint-N if one exists), then write the final checkpoint."""
-    resume = any(job.run_dir.glob("checkpoint-*"))
+    resume = last_complete_checkpoint(job)
     if resume:
-        job.log(f"{job.stage.name}: resuming from the last checkpoint in {job.run_dir}")
-    result = trainer.train(resume_from_checkpoint=True if resume else None)
+        job.log(f"{job.stage.name}: resuming from the last checkpoint, {resume.name}")
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if not trainer.is_world_process_zero():
         return job.final_dir
     model = trainer.model
@@ -139,6 +139,19 @@ def fit(trainer, job, manifest: dict, curves: tuple[str, ...]) -> Path:
         checkpoint.write(tmp, sidecar(job, manifest, metrics, trainer.state.global_step))
     job.log(f"{job.stage.name}: wrote {job.final_dir}")
     return job.final_dir
+
+
+def last_complete_checkpoint(job) -> Path | None:
+    """The newest `checkpoint-N` with its trainer state written; a process killed while saving
+    leaves a partial folder, which HF would pick (and fail on), so partial ones are removed."""
+    import shutil
+
+    found = sorted(job.run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    complete = [p for p in found if (p / "trainer_state.json").is_file()]
+    for partial in set(found) - set(complete):
+        job.log(f"{job.stage.name}: removing {partial.name}, interrupted while saving")
+        shutil.rmtree(partial, ignore_errors=True)
+    return complete[-1] if complete else None
 
 
 def sidecar(job, manifest: dict, metrics: dict, steps: int) -> dict:
