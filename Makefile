@@ -4,6 +4,10 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 R       ?= filtered_dpo
 ARGS    ?=
+LAUNCH  ?=
+NPROC   ?= 2
+# accelerate config for LAUNCH=accelerate: ddp, zero2, zero3, fsdp (GPU) or ddp_cpu
+ACCEL   ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo ddp || echo ddp_cpu)
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=true
 
 .PHONY: setup test validate recipe data plan bench eval schema clean
@@ -27,7 +31,13 @@ validate: setup
 	$(PY) -m harness validate recipes evals
 
 recipe: setup
+ifeq ($(LAUNCH),accelerate)
+	$(PY) -m harness data $(R) $(ARGS)
+	$(VENV)/bin/accelerate launch --config_file recipes/accelerate/$(ACCEL).yaml --num_processes $(NPROC) \
+		-m harness run $(R) $(ARGS)
+else
 	$(PY) -m harness run $(R) $(ARGS)
+endif
 
 data: setup
 	$(PY) -m harness data $(R) $(ARGS)

@@ -118,7 +118,7 @@ def test_output_conversions_for_other_trainers(tmp_path, tokenizer):
     import datasets
 
     text = RECIPE.replace("backend: trl_dpo", "backend: trl_sft").replace("    - step: label_noise\n      flip_rate: 0.3\n", "")
-    recipe = load(write_recipe(tmp_path / "recipes", text + "  - name: rl\n    backend: trl_rloo\n", "conv"))
+    recipe = load(write_recipe(tmp_path / "recipes", text + "  - name: rl\n    backend: trl_rloo\n    rewards: [countdown]\n", "conv"))
     sft = datasets.load_from_disk(str(prepare(recipe, recipe.stages[0], log=lambda _: None) / "dataset"))
     assert sft.column_names[:3] == ["id", "source", "messages"]
     assert [m["role"] for m in sft[0]["messages"]] == ["user", "assistant"]

@@ -179,3 +179,38 @@ def test_lora_stage_writes_merged_weights(tmp_path, workspace, tiny_model):
     assert not any("lora" in k for k in merged)  # plain weights: the next stage loads them directly
     start = weights(tiny_model)
     assert abs(merged["model.layers.0.self_attn.q_proj.weight"] - start["model.layers.0.self_attn.q_proj.weight"]).max() > 0
+
+
+def test_qlora_on_cpu_is_refused_before_any_work(tmp_path, workspace, tiny_model):
+    text = CURRICULUM.format(tiny=tiny_model, steps="[]").replace(
+        "model: " + tiny_model, "model: {name_or_path: %s, lora: {r: 4}, qlora: true}" % tiny_model)
+    with pytest.raises(HarnessError, match="model.qlora: 4-bit QLoRA needs a CUDA GPU"):
+        run(load(write_recipe(tmp_path / "recipes", text, "qlora")), log=lambda _: None)
+    assert not (workspace / "runs").exists()
+
+
+def test_unreachable_hub_model_is_one_line(tmp_path, workspace, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    text = CURRICULUM.format(tiny="nobody/no-such-model-xyz", steps="[]")
+    with pytest.raises(HarnessError) as err:
+        run(load(write_recipe(tmp_path / "recipes", text, "hub")), log=lambda _: None)
+    message = str(err.value)
+    assert "nobody/no-such-model-xyz" in message and "network" in message and "\n" not in message
+
+
+def test_embedded_default_is_converted_once_and_used_without_a_model_key(tmp_path, workspace):
+    from harness.models import embedded_model_dir
+    from harness.recipe import EMBEDDED_DEFAULT
+
+    recipe = load(write_recipe(tmp_path / "recipes", "name: d\ndata:\n  sources: [countdown]\n", "d"))
+    assert recipe.model.name_or_path == EMBEDDED_DEFAULT
+    folder = embedded_model_dir(EMBEDDED_DEFAULT)
+    stamp = (folder / "config.json").stat().st_mtime_ns
+    assert embedded_model_dir(EMBEDDED_DEFAULT) == folder and (folder / "config.json").stat().st_mtime_ns == stamp
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(folder))
+    assert model.config.model_type == "llama"
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == 134.5
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    assert "<|im_start|>" in tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)

@@ -124,8 +124,15 @@ def fit(trainer, job, manifest: dict, curves: tuple[str, ...]) -> Path:
     if resume:
         job.log(f"{job.stage.name}: resuming from the last checkpoint, {resume.name}")
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    if not trainer.is_world_process_zero():
-        return job.final_dir
+    world = trainer.args.world_size
+    job.log(f"{job.stage.name}: rank {trainer.args.process_index}/{world} trained {trainer.state.global_step} steps")
+    if trainer.is_world_process_zero():
+        _write_final(trainer, job, manifest, result, curves)
+    trainer.accelerator.wait_for_everyone()  # the next stage may start from this folder on every rank
+    return job.final_dir
+
+
+def _write_final(trainer, job, manifest: dict, result, curves: tuple[str, ...]) -> None:
     model = trainer.model
     if hasattr(model, "merge_and_unload"):  # LoRA: the next stage starts from merged weights
         model = model.merge_and_unload()
@@ -136,9 +143,9 @@ def fit(trainer, job, manifest: dict, curves: tuple[str, ...]) -> Path:
         model.save_pretrained(str(tmp))
         trainer.processing_class.save_pretrained(str(tmp))
         plot_curves(trainer.state.log_history, curves, tmp / "curves.png")
-        checkpoint.write(tmp, sidecar(job, manifest, metrics, trainer.state.global_step))
+        info = sidecar(job, manifest, metrics, trainer.state.global_step)
+        checkpoint.write(tmp, {**info, "world_size": trainer.args.world_size})
     job.log(f"{job.stage.name}: wrote {job.final_dir}")
-    return job.final_dir
 
 
 def last_complete_checkpoint(job) -> Path | None:
