@@ -52,3 +52,9 @@ def did_you_mean(name: str, options) -> str:
         return ""
     shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")
     return f" (expected one of: {shown})"
+
+
+def one_line(err: BaseException) -> str:
+    """The first line of an exception's message, for errors that wrap a library's."""
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__

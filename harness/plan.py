@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import yaml
 
-from harness import paths
+from harness import checkpoint, paths
 from harness.data import cache, pipeline
 from harness.fingerprint import fingerprint
 from harness.models import tokenizer_id
 from harness.schema import plain
+from harness.stages import plan_stages
 
 
 def recipe_fingerprint(recipe) -> str:
@@ -24,18 +25,14 @@ def show(recipe, out=print) -> None:
         data = recipe.data_for(stage)
         if all(d is not data for _, d in blocks):
             blocks.append(("data" if data is recipe.data else f"{stage.name}.data", data))
-    fps = {}
     for name, data in blocks:
         nodes = pipeline.plan(data, recipe.seed, tokenizer_id(recipe.model))
-        fps[id(data)] = pipeline.data_fingerprint(nodes)
-        out(f"# {name}  fingerprint {fps[id(data)]}")
+        out(f"# {name}  fingerprint {pipeline.data_fingerprint(nodes)}")
         for node in nodes:
             hit = "cached" if cache.exists(paths.cache_root(), node.fingerprint) else "to run"
             out(f"  {node.label:<26} {node.fingerprint}  {hit}")
         out("")
     out("# stage graph")
-    from harness import checkpoint
-    from harness.stages import plan_stages
 
     for plan in plan_stages(recipe):
         state = "finished" if checkpoint.read(plan.final_dir) else "to train"

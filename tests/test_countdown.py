@@ -112,3 +112,14 @@ def test_generation_is_deterministic_and_prefix_stable():
 def test_restricting_rejected_kinds():
     rows = generate(kind="preference", n=30, rejected_kinds=("broken_format",))
     assert {r["metadata"]["rejected_kind"] for r in rows} == {"broken_format"}
+
+
+def test_rewards_score_trl_style_completions():
+    from harness.rewards import REWARDS
+
+    countdown = REWARDS.get("countdown")(format_score=0.2).make(lambda name: name)
+    completions = [[{"role": "assistant", "content": "<answer>44 + 19 + 35</answer>"}],
+                   [{"role": "assistant", "content": "<answer>44 - 19 + 35</answer>"}], "no tags"]
+    assert countdown(completions, numbers=[[44, 19, 35]] * 3, target=[98] * 3) == [1.0, 0.2, 0.0]
+    gsm8k = REWARDS.get("gsm8k")().make(lambda name: name)
+    assert gsm8k(["so 1,200 apples", "it is 7.0", "none"], answer=["1200", "7", "3"]) == [1.0, 1.0, 0.0]

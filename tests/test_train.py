@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import ClassVar
 
 import pytest
 from conftest import write_recipe
@@ -10,6 +12,7 @@ from conftest import write_recipe
 from harness import checkpoint
 from harness.errors import HarnessError
 from harness.recipe import load
+from harness.rewards import Reward
 from harness.run import run
 
 CHAIN = """
@@ -214,3 +217,56 @@ def test_embedded_default_is_converted_once_and_used_without_a_model_key(tmp_pat
     assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == 134.5
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     assert "<|im_start|>" in tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+
+
+SEEN_IDS: list = []
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RecordingReward(Reward):
+    """Records the dataset `id` of every prompt RLOO scores (named as `test_train:RecordingReward`)."""
+
+    name: ClassVar[str] = "recording"
+
+    def make(self, resolve):
+        def recording(completions, id, **_):
+            SEEN_IDS.extend(id)
+            return [0.0] * len(completions)
+        return recording
+
+
+def test_rloo_keeps_the_curriculum_order(tmp_path, workspace, tiny_model):
+    text = f"""
+name: rl_order
+model: {tiny_model}
+data:
+  sources: [{{source: countdown, kind: prompt, n: 8, num_numbers: [2, 3, 4]}}]
+  steps: [{{step: length_curriculum, order: descending, field: prompt}}]
+stages:
+  - name: rloo
+    backend: trl_rloo
+    rewards: [test_train:RecordingReward]
+    args: {{max_steps: 4, per_device_train_batch_size: 2, num_generations: 2, max_completion_length: 4}}
+"""
+    SEEN_IDS.clear()
+    finals = run(load(write_recipe(tmp_path / "recipes", text, "rl_order")), log=lambda _: None)
+    import datasets
+
+    stored = datasets.load_from_disk(checkpoint.read(finals["rloo"])["data_dir"] + "/dataset")["id"]
+    prompts = [i for k, i in enumerate(SEEN_IDS) if k == 0 or SEEN_IDS[k - 1] != i]  # one per group
+    assert len(prompts) == 4 and prompts == stored[:4]
+
+
+def test_chat_template_override(tmp_path, tiny_model):
+    from harness.train.job import TrainJob
+    from harness.train.trainer_setup import load_tokenizer
+
+    template = tmp_path / "plain.jinja"
+    template.write_text("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}")
+    text = CURRICULUM.format(tiny=tiny_model, steps="[]").replace(
+        "model: " + tiny_model, "model: {name_or_path: %s, chat_template: %s}" % (tiny_model, template))
+    recipe = load(write_recipe(tmp_path / "recipes", text, "tpl"))
+    job = TrainJob(recipe=recipe, stage=recipe.stages[0], fingerprint="x", data_dir=tmp_path, start=tiny_model,
+                   parent=tiny_model, reference=None, resolve=str, run_dir=tmp_path / "run")
+    rendered = load_tokenizer(job).apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+    assert rendered == "user: hi\n"

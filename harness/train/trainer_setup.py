@@ -11,8 +11,8 @@ from pathlib import Path
 
 from harness import checkpoint
 from harness.atomic import atomic_dir
-from harness.errors import HarnessError
-from harness.models import model_location, one_line
+from harness.errors import HarnessError, one_line
+from harness.models import model_location
 from harness.schema import plain
 from harness.train.lora import quantization_config
 

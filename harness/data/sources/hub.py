@@ -7,7 +7,7 @@ from typing import Literal
 
 from harness.data.source import SOURCES, Source
 from harness.data.sources import _tabular
-from harness.errors import HarnessError
+from harness.errors import HarnessError, one_line
 from harness.schema import param
 
 
@@ -47,8 +47,7 @@ class Hub(Source):
             dataset = datasets.load_dataset(self.path, self.subset, split=self.split,
                                             revision=self.revision, data_dir=self.data_dir)
         except Exception as err:  # offline, missing, gated, bad split: all one line for the user
-            reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
             raise HarnessError(f"source '{self.display_name}': cannot load hub dataset '{self.path}' "
-                               f"(split {self.split}): {reason}; check the id and split, or download "
+                               f"(split {self.split}): {one_line(err)}; check the id and split, or download "
                                f"it once with network access so the cached copy is used") from None
         yield from _tabular.examples(dataset, self, ctx)

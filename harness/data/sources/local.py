@@ -10,7 +10,7 @@ import xxhash
 
 from harness.data.source import SOURCES, Source
 from harness.data.sources import _tabular
-from harness.errors import FieldError, HarnessError
+from harness.errors import FieldError, HarnessError, one_line
 from harness.schema import param
 
 _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -71,6 +71,5 @@ class Local(Source):
         try:
             dataset = datasets.load_dataset(builder_for(self.path), data_files=str(path.resolve()), split="train")
         except Exception as err:
-            reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-            raise HarnessError(f"source '{self.display_name}': cannot read {self.path}: {reason}") from None
+            raise HarnessError(f"source '{self.display_name}': cannot read {self.path}: {one_line(err)}") from None
         yield from _tabular.examples(dataset, self, ctx)
