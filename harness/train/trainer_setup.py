@@ -24,7 +24,9 @@ def load_data(job):
     manifest = json.loads((job.data_dir / "manifest.json").read_text())
     dataset = datasets.load_from_disk(str(job.data_dir / "dataset"))
     batch = int(job.stage.args.get("per_device_train_batch_size", 8))
-    if len(dataset) < batch:
+    # RLOO's batch counts completions: num_generations of them per prompt
+    needed = max(1, batch // int(job.stage.args.get("num_generations", 1)))
+    if len(dataset) < needed:
         raise HarnessError(f"stage '{job.stage.name}': {len(dataset)} training examples is fewer than one batch "
                            f"(per_device_train_batch_size={batch}); add data or lower the batch size")
     return dataset, manifest
