@@ -36,8 +36,19 @@ def run(recipe, log=print) -> dict[str, Path]:
 
 
 def preflight(recipe) -> None:
-    """Checks that depend on this machine, done before any data or model work."""
-    if recipe.model.qlora and recipe.stages:
+    """Checks done before any data or model work: QLoRA needs this machine to have a GPU, and
+    every stage's args must build its TRL config class (types and values, not just names)."""
+    if not recipe.stages:
+        return
+    if recipe.model.qlora:
         from harness.train.lora import quantization_config
 
         quantization_config(recipe.model)
+    import tempfile
+
+    from harness.schema import plain
+    from harness.train import build_config
+
+    for stage in recipe.stages:
+        with tempfile.TemporaryDirectory() as tmp:
+            build_config(stage, **{"use_cpu": True, **plain(stage.args), "output_dir": tmp})

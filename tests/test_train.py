@@ -270,3 +270,10 @@ def test_chat_template_override(tmp_path, tiny_model):
                    parent=tiny_model, reference=None, resolve=str, run_dir=tmp_path / "run")
     rendered = load_tokenizer(job).apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
     assert rendered == "user: hi\n"
+
+
+def test_bad_arg_values_fail_before_the_data_stage(tmp_path, workspace, tiny_model):
+    text = CURRICULUM.format(tiny=tiny_model, steps="[]").replace("max_steps: 12", "max_steps: 12, lr_scheduler_type: wobbly")
+    with pytest.raises(HarnessError, match="stage 'sft': SFTConfig rejected the args: .*wobbly"):
+        run(load(write_recipe(tmp_path / "recipes", text, "badval")), log=lambda _: None)
+    assert not (workspace / "runs").exists()

@@ -53,6 +53,20 @@ def check_args(spec: BackendSpec, args) -> tuple[str, str] | None:
     return None
 
 
+def build_config(stage, **args):
+    """The stage's TRL config object; a one-line error if TRL rejects a type or value."""
+    import trl
+
+    from harness.errors import one_line
+
+    config_class = getattr(trl, BACKENDS[stage.backend].config_class)
+    try:
+        return config_class(**args)
+    except (TypeError, ValueError) as err:
+        raise HarnessError(f"stage '{stage.name}': {config_class.__name__} rejected the args: "
+                           f"{one_line(err)}") from None
+
+
 def load_backend(name: str):
     """The backend's module; a clear error if this installation does not provide it."""
     try:

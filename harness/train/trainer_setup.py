@@ -14,6 +14,7 @@ from harness.atomic import atomic_dir
 from harness.errors import HarnessError, one_line
 from harness.models import model_location
 from harness.schema import plain
+from harness.train import build_config
 from harness.train.lora import quantization_config
 
 
@@ -32,7 +33,7 @@ def load_data(job):
     return dataset, manifest
 
 
-def make_config(job, config_class, manifest: dict, **defaults):
+def make_config(job, manifest: dict, **defaults):
     """The TRL config: the stage's `args` verbatim, plus what the harness owns.
 
     The harness sets `output_dir` (the fingerprinted run folder), and fills in, only
@@ -48,20 +49,10 @@ def make_config(job, config_class, manifest: dict, **defaults):
         args.setdefault("use_cpu", True)
     if manifest.get("order"):  # the HF sampler, and RLOO's own shuffling, must keep the stored order
         args["train_sampling_strategy"] = "sequential"
-        if "shuffle_dataset" in _fields(config_class):
+        if job.stage.backend == "trl_rloo":
             args["shuffle_dataset"] = False
         job.log(f"{job.stage.name}: data order set by {manifest['order']['step']}; training reads it in order")
-    try:
-        return config_class(**args)
-    except (TypeError, ValueError) as err:
-        raise HarnessError(f"stage '{job.stage.name}': {config_class.__name__} rejected the args: "
-                           f"{one_line(err)}") from None
-
-
-def _fields(config_class) -> set:
-    import dataclasses
-
-    return {f.name for f in dataclasses.fields(config_class)}
+    return build_config(job.stage, **args)
 
 
 def load_tokenizer(job):

@@ -10,10 +10,10 @@ from harness.train import lora, trainer_setup as setup
 
 
 def train(job):
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
     dataset, manifest = setup.load_data(job)
-    config = setup.make_config(job, DPOConfig, manifest)
+    config = setup.make_config(job, manifest)
     tokenizer = setup.load_tokenizer(job)
     reference = setup.load_model(job, job.resolve(job.reference)) if job.reference else None
     trainer = DPOTrainer(model=setup.load_model(job, setup.start_location(job)), ref_model=reference, args=config,

@@ -10,10 +10,10 @@ from harness.train import lora, trainer_setup as setup
 
 
 def train(job):
-    from trl import RewardConfig, RewardTrainer
+    from trl import RewardTrainer
 
     dataset, manifest = setup.load_data(job)
-    config = setup.make_config(job, RewardConfig, manifest)
+    config = setup.make_config(job, manifest)
     tokenizer = setup.load_tokenizer(job)
     model = setup.load_model(job, setup.start_location(job), classifier=True, tokenizer=tokenizer)
     trainer = RewardTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,

@@ -11,11 +11,11 @@ from harness.train import lora, trainer_setup as setup
 
 
 def train(job):
-    from trl import RLOOConfig, RLOOTrainer
+    from trl import RLOOTrainer
 
     dataset, manifest = setup.load_data(job)
     rewards = job.stage.rewards
-    config = setup.make_config(job, RLOOConfig, manifest, reward_weights=[r.weight for r in rewards])
+    config = setup.make_config(job, manifest, reward_weights=[r.weight for r in rewards])
     tokenizer = setup.load_tokenizer(job)
     trainer = RLOOTrainer(model=setup.load_model(job, setup.start_location(job)),
                           reward_funcs=[r.make(job.resolve) for r in rewards], args=config,

@@ -6,10 +6,10 @@ from harness.train import lora, trainer_setup as setup
 
 
 def train(job):
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     dataset, manifest = setup.load_data(job)
-    config = setup.make_config(job, SFTConfig, manifest)
+    config = setup.make_config(job, manifest)
     tokenizer = setup.load_tokenizer(job)
     trainer = SFTTrainer(model=setup.load_model(job, setup.start_location(job)), args=config,
                          train_dataset=dataset, processing_class=tokenizer,
