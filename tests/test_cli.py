@@ -31,7 +31,6 @@ def test_shipped_file_validates(kind, path, monkeypatch):
 
 
 def test_every_step_and_format_is_used_by_a_shipped_recipe():
-    from harness.data.formats import FORMATS
     from harness.data.step import STEPS
 
     steps, formats = set(), set()
