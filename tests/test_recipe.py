@@ -122,6 +122,8 @@ MALFORMED = {
     "duplicate_labels": (BASE.replace("      n: 50", "      n: 50\n    - source: countdown"), "two sources are labelled 'countdown'"),
     "nested_key_not_string": (BASE + "? [a, b]\n: 1\n", "keys must be"),
     "trl_arg_typo": (BASE.replace("args: {beta: 0.1}", "args: {beta: 0.1, learning_rat: 1.0e-5}"), "stages.0.args.learning_rat: DPOConfig has no argument 'learning_rat' (did you mean 'learning_rate'?)"),
+    "trl_arg_type": (BASE.replace("args: {beta: 0.1}", "args: {beta: 0.1, max_steps: ten}"), "stages.0.args.max_steps: DPOConfig.max_steps: expected int, got 'ten' (str)"),
+    "trl_arg_bool": (BASE.replace("args: {beta: 0.1}", "args: {beta: 0.1, bf16: 'yes'}"), "stages.0.args.bf16: DPOConfig.bf16: expected bool | None, got 'yes' (str)"),
     "reserved_arg": (BASE.replace("args: {beta: 0.1}", "args: {output_dir: /tmp/x}"), "stages.0.args.output_dir: 'output_dir' is set by the harness"),
     "lora_typo": (BASE + "model: {name_or_path: x, lora: {rank: 8}}\n", "model.lora.rank: peft.LoraConfig has no field 'rank'"),
     "qlora_without_lora": (BASE + "model: {name_or_path: x, qlora: true}\n", "model.qlora: QLoRA trains LoRA adapters"),

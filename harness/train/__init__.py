@@ -42,14 +42,19 @@ def backend_spec(name: str) -> BackendSpec:
 
 def check_args(spec: BackendSpec, args) -> tuple[str, str] | None:
     """(argument, problem) for the first argument TRL's config class does not have, else None."""
-    from harness.train.config_fields import field_names
+    from harness.train.config_fields import field_types, type_problem
 
-    fields = field_names(spec.config_source, spec.config_class)
-    for key in args:
+    fields = field_types(spec.config_source, spec.config_class)
+    for key, value in args.items():
         if key in RESERVED_ARGS:
             return key, f"'{key}' is set by the harness (runs/<recipe>/<stage>-<fingerprint>/)"
-        if fields is not None and key not in fields:
+        if fields is None:
+            continue
+        if key not in fields:
             return key, f"{spec.config_class} has no argument '{key}'{did_you_mean(key, fields)}"
+        problem = type_problem(fields[key], value)
+        if problem:
+            return key, f"{spec.config_class}.{key}: {problem}"
     return None
 
 

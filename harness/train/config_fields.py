@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import re
 from pathlib import Path
 
 
@@ -60,27 +61,56 @@ def _find_base(path: Path, name: str) -> tuple[Path, ast.ClassDef] | None:
     return None
 
 
-def _fields(path: Path, cls: ast.ClassDef) -> set[str]:
-    names = set()
-    for node in cls.body:
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if "ClassVar" not in ast.unparse(node.annotation):
-                names.add(node.target.id)
+def _fields(path: Path, cls: ast.ClassDef) -> dict[str, str]:
+    """name -> annotation source, bases first so a subclass's redeclaration wins."""
+    fields: dict[str, str] = {}
     for base in cls.bases:
         if isinstance(base, ast.Name):
             found = _find_base(path, base.id)
             if found:
-                names |= _fields(*found)
-    return names
+                fields.update(_fields(*found))
+    for node in cls.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            annotation = ast.unparse(node.annotation)
+            if "ClassVar" not in annotation:
+                fields[node.target.id] = annotation
+    return fields
 
 
 @functools.cache
-def field_names(module_file: str, class_name: str) -> frozenset[str] | None:
-    """Fields of `class_name` defined in `<package>/<relative path>.py`, or None if not installed."""
+def field_types(module_file: str, class_name: str) -> dict[str, str] | None:
+    """Fields of `class_name` in `<package>/<relative path>.py` with their annotations,
+    or None if that package is not installed."""
     package, _, rest = module_file.partition("/")
     root = _package_dir(package)
     if root is None:
         return None
     path = root / rest
     cls = _class_in(path, class_name) if path.is_file() else None
-    return frozenset(_fields(path, cls)) if cls else None
+    return _fields(path, cls) if cls else None
+
+
+def field_names(module_file: str, class_name: str) -> frozenset[str] | None:
+    types = field_types(module_file, class_name)
+    return None if types is None else frozenset(types)
+
+
+# Only scalar annotations are judged: TRL coerces some others in __post_init__
+# (a `loss_type: list[str]` accepts "sigmoid"), and the real class checks the rest before training.
+_SIMPLE = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "None": lambda v: v is None,
+}
+
+
+def type_problem(annotation: str, value) -> str | None:
+    """Why `value` does not fit a scalar annotation such as `int` or `float | None`; None when
+    it fits or when the annotation is not a plain scalar one."""
+    text = re.sub(r"^(?:typing\.)?Optional\[(.*)\]$", r"\1 | None", annotation.strip())
+    options = [o.strip() for o in text.split("|")]
+    if any(o not in _SIMPLE for o in options) or any(_SIMPLE[o](value) for o in options):
+        return None
+    return f"expected {annotation}, got {value!r} ({type(value).__name__})"
