@@ -61,7 +61,7 @@ def embedded_tokenizer_dir(name: str) -> Path:
 def load_tokenizer(model):
     """The recipe model's tokenizer; one clear line if it cannot be had offline."""
     name = model.tokenizer or model.name_or_path
-    location = str(embedded_tokenizer_dir(name)) if name.startswith(_PREFIX) else name
+    location = str(embedded_tokenizer_dir(name)) if name.startswith(_PREFIX) else model_location(name)
     from transformers import AutoTokenizer
 
     try:
@@ -97,5 +97,10 @@ def embedded_model_dir(name: str) -> Path:
 
 
 def model_location(name_or_path: str) -> str:
-    """What `from_pretrained` should be given: the converted folder for embedded models."""
-    return str(embedded_model_dir(name_or_path)) if name_or_path.startswith(_PREFIX) else name_or_path
+    """What `from_pretrained` should be given: the converted folder for embedded models.
+    A name written as a path must exist (otherwise the hub would be asked for it)."""
+    if name_or_path.startswith(_PREFIX):
+        return str(embedded_model_dir(name_or_path))
+    if name_or_path.startswith(("/", "./", "../", "~")) and not Path(name_or_path).expanduser().exists():
+        raise HarnessError(f"model '{name_or_path}': no such local folder; fix the path, or give a hub id")
+    return name_or_path

@@ -276,3 +276,9 @@ def test_bad_arg_values_fail_before_the_data_stage(tmp_path, workspace, tiny_mod
     with pytest.raises(HarnessError, match="stage 'sft': SFTConfig rejected the args: .*wobbly"):
         run(load(write_recipe(tmp_path / "recipes", text, "badval")), log=lambda _: None)
     assert not (workspace / "runs").exists()
+
+
+def test_missing_local_model_folder_is_named(tmp_path, workspace):
+    text = CURRICULUM.format(tiny=tmp_path / "no-such-model", steps="[]")
+    with pytest.raises(HarnessError, match=r"model '.*no-such-model': no such local folder"):
+        run(load(write_recipe(tmp_path / "recipes", text, "missing")), log=lambda _: None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 from harness import checkpoint
@@ -38,8 +39,9 @@ def make_config(job, manifest: dict, **defaults):
 
     The harness sets `output_dir` (the fingerprinted run folder), and fills in, only
     where the recipe is silent: `seed` (the recipe seed), `report_to: none`,
-    `logging_steps: 1` and `logging_nan_inf_filter: false` (so a NaN loss is
-    seen, not averaged away). A curriculum in the data forces sequential order.
+    `logging_steps: 1`, `logging_nan_inf_filter: false` (so a NaN loss is seen, not
+    averaged away) and, in a terminal, `disable_tqdm` (TRL's rich progress replaces it).
+    A curriculum in the data forces sequential order.
     """
     import torch
 
@@ -47,6 +49,8 @@ def make_config(job, manifest: dict, **defaults):
             **defaults, **plain(job.stage.args), "output_dir": str(job.run_dir)}
     if not torch.cuda.is_available():
         args.setdefault("use_cpu", True)
+    if sys.stdout.isatty():  # rich progress in a terminal (see `fit`); plain lines in logs and CI
+        args.setdefault("disable_tqdm", True)
     if manifest.get("order"):  # the HF sampler, and RLOO's own shuffling, must keep the stored order
         args["train_sampling_strategy"] = "sequential"
         if job.stage.backend == "trl_rloo":
@@ -113,6 +117,12 @@ def nan_guard(stage_name: str):
 
 def fit(trainer, job, manifest: dict, curves: tuple[str, ...]) -> Path:
     """Train (resuming from the last checkpoint-N if one exists), then write the final checkpoint."""
+    if trainer.args.disable_tqdm and sys.stdout.isatty():
+        from transformers.trainer_callback import PrinterCallback
+        from trl import RichProgressCallback
+
+        trainer.remove_callback(PrinterCallback)
+        trainer.add_callback(RichProgressCallback())
     resume = last_complete_checkpoint(job)
     if resume:
         job.log(f"{job.stage.name}: resuming from the last checkpoint, {resume.name}")
