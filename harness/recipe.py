@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 
 from harness import yaml_tree
+from harness.data.output import CONVERT
 from harness.data.source import Source
 from harness.data.step import Step
 from harness.errors import ConfigError, FieldError, did_you_mean
@@ -25,8 +26,6 @@ from harness.train import BACKENDS, backend_spec, check_args
 
 EMBEDDED_DEFAULT = "embedded:smollm2-135m-instruct"
 Kind = Literal["sft", "preference", "prompt"]
-# a dataset of one kind can be written as another: pairs train SFT on chosen, prompts come from anything
-CONVERTIBLE = {("preference", "sft"), ("preference", "prompt"), ("sft", "prompt")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,17 +123,17 @@ class Recipe:
                 raise FieldError(("stages", i, "init_from"), f"'{stage.init_from}' is not an earlier stage"
                                  + did_you_mean(stage.init_from, names[:i]))
             self._check_format(i, stage)
-            for key, ref in [("reference", stage.reference)] + [(("rewards", j, "model"), getattr(r, "model", None))
-                                                                for j, r in enumerate(stage.rewards)]:
+            refs = {("reference",): stage.reference}  # names of stages this one loads a model from
+            refs.update({("rewards", j, "model"): getattr(r, "model", None) for j, r in enumerate(stage.rewards)})
+            for key, ref in refs.items():
                 if ref in names[i:]:
-                    raise FieldError(("stages", i, *((key,) if isinstance(key, str) else key)),
-                                     f"'{ref}' is not an earlier stage")
+                    raise FieldError(("stages", i, *key), f"'{ref}' is not an earlier stage")
 
     def _check_format(self, i: int, stage: StageConfig) -> None:
         need = BACKENDS[stage.backend].data_format
         data, where = (stage.data, ("stages", i, "data", "format")) if stage.data else (self.data, ("data", "format"))
         have = data.format
-        if have is None or have == need or (have, need) in CONVERTIBLE:
+        if have is None or have == need or (have, need) in CONVERT:
             return
         raise FieldError(("stages", i, "backend"), f"backend '{stage.backend}' needs {need} data but "
                          f"{'.'.join(map(str, where))} is {have}; change one of them")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from harness.data import example as ex
 from harness.errors import HarnessError
 
+# a dataset of one kind can be written as another: pairs train SFT on chosen, prompts come from anything
 CONVERT = {("preference", "sft"), ("preference", "prompt"), ("sft", "prompt")}
 
 
