@@ -154,6 +154,30 @@ data:
     return cold_s, warm_s, len(cold.examples), steps
 
 
+def decontamination(examples, n_items: int = 10_000, n_leaks: int = 200) -> None:
+    """13-gram scan of every chosen response against eval items, some planted in the documents."""
+    from harness.decontaminate.ngrams import Index, scan
+
+    rng = np.random.default_rng(1)
+    vocab = english_words()
+    evals = [" ".join(vocab[j] for j in rng.integers(len(vocab), size=40).tolist()) + "?" for _ in range(n_items)]
+    documents = [ex.response_text(e) for e in examples]
+    planted = {}
+    for doc, item in zip(rng.choice(len(documents), n_leaks, replace=False).tolist(),
+                         rng.choice(n_items, n_leaks, replace=False).tolist()):
+        documents[doc] = f"{documents[doc]} {evals[item].upper()}"
+        planted[doc] = item
+    words = sum(len(d.split()) for d in documents)
+    index, build_s = timed(Index.build, evals, 13)
+    matches, scan_s = timed(scan, index, documents)
+    found = {(m.document, m.item) for m in matches}
+    recall = sum((d, i) in found for d, i in planted.items()) / len(planted)
+    extra = len({m.document for m in matches} - set(planted))
+    print(f"decontamination scan  {scan_s:8.1f}s  {words / scan_s / 1e6:.2f} M words/s over {len(documents)} docs "
+          f"({words / 1e6:.1f} M words) vs {n_items} items; index built in {build_s:.2f}s; "
+          f"planted leaks found {recall:.1%}; other documents flagged {extra}")
+
+
 def validate_seconds() -> tuple[float, float]:
     root = Path(__file__).resolve().parents[1]
     run = lambda *cmd: subprocess.run([sys.executable, *cmd], cwd=root, capture_output=True, check=True)
@@ -202,6 +226,8 @@ def main(argv=None) -> int:
     print(f"whole pipeline (cold) {cold_s:8.1f}s  {len(examples) / cold_s:,.0f} examples/s  ({rows} rows out)")
     print(f"  per step: {steps}")
     print(f"whole pipeline (cached){warm_s:7.1f}s  -> {cold_s / warm_s:.1f}x faster than cold")
+
+    decontamination(examples)
 
     validate_s, bare_s = validate_seconds()
     print(f"harness validate      {validate_s:8.2f}s  (bare interpreter start {bare_s:.2f}s, "

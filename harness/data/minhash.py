@@ -28,6 +28,7 @@ import numpy as np
 _B = np.uint64(0x100000001B3)              # odd multiplier for the byte rolling hash
 _B_INV = np.uint64(pow(0x100000001B3, -1, 2**64))
 _M = np.uint64(0x9E3779B97F4A7C15)         # odd multiplier to combine words into shingles
+_M_INV = np.uint64(pow(0x9E3779B97F4A7C15, -1, 2**64))
 _EMPTY = np.uint64(1 << 32)                 # above any 32-bit bin value
 _MAX_ROUNDS = 64
 
@@ -41,27 +42,41 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+_POWERS: dict = {}
+
+
 def _powers(base: np.uint64, n: int) -> np.ndarray:
-    out = np.full(n, base, dtype=np.uint64)
-    out[0] = 1
-    return np.cumprod(out, dtype=np.uint64)
+    """base**0 .. base**(n-1) mod 2**64, computed once for the longest buffer seen and sliced."""
+    cached = _POWERS.get(int(base))
+    if cached is None or len(cached) < n:
+        out = np.full(max(n, 1 << 20), base, dtype=np.uint64)
+        out[0] = 1
+        cached = _POWERS[int(base)] = np.cumprod(out, dtype=np.uint64)
+    return cached[:n]
 
 
-def shingles(texts: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
-    """(shingle hashes, document index of each) for word n-grams of each text.
+def shingles(texts: list[str], ngram: int, translate: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(shingle hashes, document index, word position in the document) for the word
+    n-grams of each lower-cased text (after `str.translate(translate)`), ordered by document.
 
     A document with fewer than `ngram` words gets one shingle of all its words;
     an empty document gets none.
     """
-    encoded = [t.lower().encode("utf-8") for t in texts]
-    lengths = np.fromiter((len(e) + 1 for e in encoded), dtype=np.int64, count=len(encoded))
-    doc_start = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    buf = np.frombuffer(b"\n".join(encoded) + b"\n", dtype=np.uint8)
+    joined = "\x00".join(texts)  # one translate/lower/encode for the chunk, not one per text
+    if translate is not None:
+        joined = joined.translate(translate)
+    buf = np.frombuffer(joined.lower().encode("utf-8") + b"\x00", dtype=np.uint8)
+    ends_at = np.flatnonzero(buf == 0)
+    if len(ends_at) != len(texts):  # a text contained NUL itself: fall back to one encode per text
+        encoded = [(t.translate(translate) if translate else t).lower().encode("utf-8") for t in texts]
+        buf = np.frombuffer(b"\x00".join(encoded) + b"\x00", dtype=np.uint8)
+        ends_at = np.cumsum([len(e) + 1 for e in encoded]) - 1
+    doc_start = np.concatenate(([0], ends_at[:-1] + 1)) if len(texts) else np.zeros(0, np.int64)
     is_word = (buf > 32).view(np.int8)
     edges = np.diff(is_word, prepend=np.int8(0), append=np.int8(0))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     if len(starts) == 0:
-        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     with np.errstate(over="ignore"):
         c = buf.astype(np.uint64) + np.uint64(1)
         prefix = np.cumsum(c * _powers(_B_INV, len(buf)), dtype=np.uint64)
@@ -71,20 +86,37 @@ def shingles(texts: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
         n_words = np.bincount(word_doc, minlength=len(texts))
         first_word = np.concatenate(([0], np.cumsum(n_words)[:-1]))
         span = len(words) - ngram + 1
-        hashes = np.zeros(max(span, 0), dtype=np.uint64)
-        for k in range(ngram):
-            hashes = hashes * _M + words[k:k + span]
+        # sum_t words[k+t] * M**(ngram-1-t) for every window k, from one prefix sum (any ngram, O(words))
+        word_prefix = np.concatenate(([np.uint64(0)], np.cumsum(words * _powers(_M_INV, len(words)), dtype=np.uint64)))
+        hashes = ((word_prefix[ngram:ngram + max(span, 0)] - word_prefix[:max(span, 0)])
+                  * _powers(_M, len(words))[ngram - 1:ngram - 1 + max(span, 0)])
         valid = word_doc[:span] == word_doc[ngram - 1:] if span > 0 else np.zeros(0, bool)
-        out_h, out_d = [_mix(hashes[valid])], [word_doc[:span][valid]]
+        window_doc = word_doc[:span][valid]
+        out_h, out_d = [_mix(hashes[valid])], [window_doc]
+        out_p = [np.flatnonzero(valid) - first_word[window_doc]]
         for d in np.flatnonzero((n_words > 0) & (n_words < ngram)):  # short documents
             h = np.uint64(0)
             for w in words[first_word[d]:first_word[d] + n_words[d]]:
                 h = h * _M + w
             out_h.append(_mix(np.array([h], dtype=np.uint64)))
             out_d.append(np.array([d]))
-    hashes, docs = np.concatenate(out_h), np.concatenate(out_d)
+            out_p.append(np.array([0]))
+    hashes, docs, positions = np.concatenate(out_h), np.concatenate(out_d), np.concatenate(out_p)
     order = np.argsort(docs, kind="stable")
-    return hashes[order], docs[order]
+    return hashes[order], docs[order], positions[order]
+
+
+def parallel_shingles(texts: list[str], ngram: int, chunk: int = 4096, workers: int | None = None):
+    """`shingles` over chunks on all cores (numpy releases the GIL); document indices are global."""
+    parts = [(i, texts[i:i + chunk]) for i in range(0, len(texts), chunk)]
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        results = list(pool.map(lambda part: shingles(part[1], ngram), parts))
+    if not results:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    hashes = np.concatenate([r[0] for r in results])
+    docs = np.concatenate([r[1] + start for (start, _), r in zip(parts, results)])
+    positions = np.concatenate([r[2] for r in results])
+    return hashes, docs, positions
 
 
 def _densify_table(num_perm: int) -> np.ndarray:
@@ -95,7 +127,7 @@ def _densify_table(num_perm: int) -> np.ndarray:
 
 def signatures(texts: list[str], ngram: int, num_perm: int) -> np.ndarray:
     """(len(texts), num_perm) uint64 signatures; documents without words are all `_EMPTY`."""
-    hashes, docs = shingles(texts, ngram)
+    hashes, docs, _ = shingles(texts, ngram)
     sig = np.full(len(texts) * num_perm, _EMPTY, dtype=np.uint64)
     bins = (hashes >> np.uint64(32)) % np.uint64(num_perm)
     values = hashes & np.uint64(0xFFFFFFFF)

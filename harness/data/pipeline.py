@@ -50,7 +50,7 @@ def plan(data, seed: int, tokenizer_id: str) -> list[Node]:
     previous = fingerprint("sources", [n.fingerprint for n in nodes])
     for i, step in enumerate(data.steps, start=1):
         tokenizer = tokenizer_id if step.uses_tokenizer else None
-        previous = fingerprint(previous, step.name, step.version, plain(step), seed, tokenizer)
+        previous = fingerprint(previous, step.name, step.version, plain(step), step.identity(), seed, tokenizer)
         nodes.append(Node(f"{i}:{step.name}", step, previous, False))
     return nodes
 

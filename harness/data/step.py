@@ -31,6 +31,10 @@ class Step(Component, abc.ABC):
     #: the step may add rows (oversampling); others may only keep or drop
     adds_rows: ClassVar[bool] = False
 
+    def identity(self) -> dict:
+        """What, beyond the step's parameters, pins its output (e.g. the content of files it reads)."""
+        return {}
+
     @abc.abstractmethod
     def apply(self, examples: Iterable[dict], ctx: "StepContext") -> Iterator[dict]:
         """Yield the examples this step keeps."""

@@ -1,0 +1,92 @@
+"""Drop training examples that overlap eval data (train-side decontamination).
+
+The eval data is given as ordinary sources (`against:`), for example a hub
+GSM8K test split or Countdown problems generated with the eval seed; their
+prompts (and answers, with `answers: true`) are indexed with the shared n-gram
+module (`harness.decontaminate.ngrams`) that the eval-side report also uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from harness.data import example as ex
+from harness.data.source import Source
+from harness.data.step import STEPS, Step, StepContext
+from harness.errors import HarnessError
+from harness.schema import param
+
+_TEXT = {"prompt": ex.prompt_text, "response": ex.response_text, "example": ex.full_text}
+
+
+def eval_text(example: dict, answers: bool) -> str:
+    """What of an eval item is indexed: its prompt, plus its reference answer if asked."""
+    text = ex.prompt_text(example)
+    if answers:
+        answer = example.get("metadata", {}).get("answer") or ex.response_text(example)
+        text = f"{text}\n{answer}" if answer else text
+    return text
+
+
+@STEPS.register()
+@dataclasses.dataclass(frozen=True)
+class Decontaminate(Step):
+    """Drop examples sharing n-grams with the `against` eval sources.
+
+    `mode: any` drops on any shared `ngram` (13 by default, GPT-3 style);
+    `mode: coverage` drops when one example's shared n-grams cover more than
+    `coverage` of an eval item's words (Tulu 3 used 8-grams over 50%).
+    Drops are reasoned `contaminated:<eval source label>`.
+    """
+
+    name = "decontaminate"
+    version = 1
+
+    against: tuple[Source, ...] = param(help="eval data sources to protect")
+    field: Literal["prompt", "response", "example"] = param("example", help="training text that is scanned")
+    answers: bool = param(False, help="also index the eval items' reference answers")
+    ngram: int = param(13, ge=3, le=50)
+    mode: Literal["any", "coverage"] = "any"
+    coverage: float = param(0.5, gt=0.0, le=1.0, help="item coverage that counts as contaminated (mode: coverage)")
+    common_fraction: float = param(0.05, gt=0.0, le=1.0,
+                                   help="n-grams in more than this share of eval items are template, not indexed")
+
+    def __post_init__(self) -> None:
+        if not self.against:
+            from harness.errors import FieldError
+
+            raise FieldError("against", "needs at least one eval source")
+
+    def identity(self) -> dict:
+        return {"against": [s.identity() for s in self.against]}
+
+    def apply(self, examples, ctx):
+        from harness.decontaminate.ngrams import Index, scan
+
+        examples = list(examples)
+        items, labels = [], []
+        for source in self.against:
+            sub = StepContext(label=f"{ctx.label}:{source.display_name}", seed=ctx.seed, keep_rejects=False)
+            loaded = list(source.load(sub))
+            if not loaded:
+                raise HarnessError(f"step 'decontaminate': eval source '{source.display_name}' gave no items")
+            items += [eval_text(e, self.answers) for e in loaded]
+            labels += [source.display_name] * len(loaded)
+        index = Index.build(items, self.ngram, self.common_fraction)
+        ctx.count("eval_items", len(items))
+        ctx.count("eval_items_too_short", len(index.too_short))
+        matches = scan(index, [_TEXT[self.field](e) for e in examples])
+        hit: dict[int, tuple] = {}
+        for m in matches:
+            if self.mode == "any" or m.coverage > self.coverage:
+                best = hit.get(m.document)
+                if best is None or m.coverage > best[1]:
+                    hit[m.document] = (m.item, m.coverage)
+        for i, example in enumerate(examples):
+            if i in hit:
+                item, coverage = hit[i]
+                ctx.drop(example, f"contaminated:{labels[item]}", eval_item=items[item][:300],
+                         coverage=round(coverage, 3))
+            else:
+                yield example

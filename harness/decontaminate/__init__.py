@@ -1,0 +1,1 @@
+"""Decontamination: one n-gram module for the train-side step and the eval-side report."""
