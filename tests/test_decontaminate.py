@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import random
 
-import pytest
-from conftest import write_recipe
 from helpers import apply, chat
 
 from harness.decontaminate.ngrams import Index, normalise, scan
