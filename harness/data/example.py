@@ -100,6 +100,10 @@ def full_text(example: dict) -> str:
     return _join(example["prompt"])
 
 
+# the text a step can compare or scan, by the name recipes use for it (`field:`)
+TEXT_VIEWS = {"prompt": prompt_text, "response": response_text, "example": full_text}
+
+
 def normalize(text: str) -> str:
     """Case- and whitespace-insensitive form used by exact dedup and pair checks."""
     return " ".join(text.lower().split())

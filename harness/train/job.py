@@ -13,7 +13,7 @@ class TrainJob:
     stage: Any                # harness.recipe.StageConfig
     fingerprint: str          # the stage's cache key (chains its parent and data)
     data_dir: Path            # prepared dataset folder: dataset/ + manifest.json
-    start: str                # model id or path the stage starts from
+    start: str                # loadable model id or path the stage starts from (already resolved)
     parent: str               # what `start` is, for lineage: a base model id or a parent stage fingerprint
     reference: str | None     # DPO reference model id or path (None: the starting model)
     resolve: Callable[[str], str]  # earlier stage name or model id -> loadable path

@@ -97,10 +97,6 @@ def load_model(job, path: str, *, classifier: bool = False, tokenizer=None):
                            f"with no network it must be a local folder or already cached") from None
 
 
-def start_location(job) -> str:
-    return model_location(job.start)
-
-
 def nan_guard(stage_name: str):
     """A callback that stops training at the first NaN/inf loss, naming the step."""
     from transformers import TrainerCallback

@@ -16,7 +16,7 @@ def train(job):
     config = setup.make_config(job, manifest)
     tokenizer = setup.load_tokenizer(job)
     reference = setup.load_model(job, job.resolve(job.reference)) if job.reference else None
-    trainer = DPOTrainer(model=setup.load_model(job, setup.start_location(job)), ref_model=reference, args=config,
+    trainer = DPOTrainer(model=setup.load_model(job, job.start), ref_model=reference, args=config,
                          train_dataset=dataset, processing_class=tokenizer,
                          peft_config=lora.peft_config(job.recipe.model, "CAUSAL_LM"),
                          callbacks=[setup.nan_guard(job.stage.name)])

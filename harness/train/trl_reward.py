@@ -15,7 +15,7 @@ def train(job):
     dataset, manifest = setup.load_data(job)
     config = setup.make_config(job, manifest)
     tokenizer = setup.load_tokenizer(job)
-    model = setup.load_model(job, setup.start_location(job), classifier=True, tokenizer=tokenizer)
+    model = setup.load_model(job, job.start, classifier=True, tokenizer=tokenizer)
     trainer = RewardTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                             peft_config=lora.peft_config(job.recipe.model, "SEQ_CLS"),
                             callbacks=[setup.nan_guard(job.stage.name)])

@@ -17,7 +17,7 @@ def train(job):
     rewards = job.stage.rewards
     config = setup.make_config(job, manifest, reward_weights=[r.weight for r in rewards])
     tokenizer = setup.load_tokenizer(job)
-    trainer = RLOOTrainer(model=setup.load_model(job, setup.start_location(job)),
+    trainer = RLOOTrainer(model=setup.load_model(job, job.start),
                           reward_funcs=[r.make(job.resolve) for r in rewards], args=config,
                           train_dataset=dataset, processing_class=tokenizer,
                           peft_config=lora.peft_config(job.recipe.model, "CAUSAL_LM"),

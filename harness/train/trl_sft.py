@@ -11,7 +11,7 @@ def train(job):
     dataset, manifest = setup.load_data(job)
     config = setup.make_config(job, manifest)
     tokenizer = setup.load_tokenizer(job)
-    trainer = SFTTrainer(model=setup.load_model(job, setup.start_location(job)), args=config,
+    trainer = SFTTrainer(model=setup.load_model(job, job.start), args=config,
                          train_dataset=dataset, processing_class=tokenizer,
                          peft_config=lora.peft_config(job.recipe.model, "CAUSAL_LM"),
                          callbacks=[setup.nan_guard(job.stage.name)])

@@ -17,9 +17,6 @@ from harness.data.step import STEPS, Step, StepContext
 from harness.errors import HarnessError
 from harness.schema import param
 
-_TEXT = {"prompt": ex.prompt_text, "response": ex.response_text, "example": ex.full_text}
-
-
 def eval_text(example: dict, answers: bool) -> str:
     """What of an eval item is indexed: its prompt, plus its reference answer if asked."""
     text = ex.prompt_text(example)
@@ -76,7 +73,7 @@ class Decontaminate(Step):
         index = Index.build(items, self.ngram, self.common_fraction)
         ctx.count("eval_items", len(items))
         ctx.count("eval_items_too_short", len(index.too_short))
-        matches = scan(index, [_TEXT[self.field](e) for e in examples])
+        matches = scan(index, [ex.TEXT_VIEWS[self.field](e) for e in examples])
         hit: dict[int, tuple] = {}
         for m in matches:
             if self.mode == "any" or m.coverage > self.coverage:

@@ -11,13 +11,6 @@ from harness.data.step import STEPS, Step
 from harness.errors import FieldError
 from harness.schema import param
 
-_TEXT = {
-    "prompt": ex.prompt_text,
-    "response": ex.response_text,
-    "example": ex.full_text,
-}
-
-
 @STEPS.register()
 @dataclasses.dataclass(frozen=True)
 class MinHashDedup(Step):
@@ -50,7 +43,7 @@ class MinHashDedup(Step):
         from harness.data.minhash import near_duplicates
 
         examples = list(examples)
-        texts = [_TEXT[self.field](e) for e in examples]
+        texts = [ex.TEXT_VIEWS[self.field](e) for e in examples]
         if self.keep == "longest":
             priority = np.lexsort((np.arange(len(texts)), -np.array([len(t) for t in texts])))
         elif self.keep == "highest_score":
