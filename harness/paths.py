@@ -24,3 +24,8 @@ def cards_root() -> Path:
 def models_root() -> Path:
     """Converted embedded models (`HARNESS_MODELS`, default <cache>/models)."""
     return Path(os.environ.get("HARNESS_MODELS") or cache_root() / "models")
+
+
+def leaderboard_root() -> Path:
+    """leaderboard.json, index.html and the full run records (`HARNESS_LEADERBOARD`, default ./leaderboard)."""
+    return Path(os.environ.get("HARNESS_LEADERBOARD") or "leaderboard")

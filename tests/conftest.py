@@ -26,6 +26,7 @@ def workspace(tmp_path, monkeypatch, models_dir) -> Path:
     monkeypatch.setenv("HARNESS_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("HARNESS_CARDS", str(tmp_path / "cards"))
     monkeypatch.setenv("HARNESS_MODELS", str(models_dir))
+    monkeypatch.setenv("HARNESS_LEADERBOARD", str(tmp_path / "leaderboard"))
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf_datasets"))
     return tmp_path
 

@@ -1,21 +1,37 @@
-"""The eval-suite file format (`evals/<suite>.yaml`), validated like recipes."""
+"""The eval-suite file format (`evals/<suite>.yaml`), validated like recipes.
+
+A suite lists tasks; each task names its runner (`runner: countdown`) and that
+runner's options, its primary metric and the item fields decontamination
+indexes. The suite fingerprint covers all of it, so leaderboard rows are only
+compared when they were scored the same way.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from harness.errors import FieldError
+from harness.evaluate import Runner
 from harness.schema import first_repeat, param
 
 
 @dataclasses.dataclass(frozen=True)
-class TaskRef:
-    """One task of a suite, with its own options."""
+class Decontamination:
+    """How eval items are matched against training data (both tests use `harness.decontaminate.ngrams`).
 
-    task: str = param(help="task name: an lm-eval task or a harness scorer")
-    limit: int | None = param(None, ge=1, help="evaluate only the first N items")
-    args: dict[str, Any] = param({}, help="options passed to the task runner")
+    An item is contaminated when a training document shares any `ngram`-gram
+    with it (GPT-3 / lm-eval style), or when one document's `coverage_ngram`-grams
+    cover more than `coverage` of its words (Tulu 3 style).
+    """
+
+    ngram: int = param(13, ge=3, le=50, help="n for the any-overlap test (0 turns it off)")
+    coverage_ngram: int = param(8, ge=3, le=50, help="n for the coverage test")
+    coverage: float = param(0.5, gt=0.0, le=1.0, help="item word coverage above which an item is contaminated")
+    common_fraction: float = param(0.05, gt=0.0, le=1.0,
+                                   help="n-grams in more than this share of a task's items are template, not indexed")
+    threshold: float = param(0.0, ge=0.0, le=1.0,
+                             help="a task whose contaminated rate exceeds this marks the row contaminated")
+    worst: int = param(5, ge=0, help="worst matches kept per task in the report")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,12 +39,19 @@ class Suite:
     """An eval suite: the tasks a checkpoint is judged on."""
 
     name: str
-    tasks: tuple[TaskRef, ...]
+    tasks: tuple[Runner, ...]
     description: str = ""
+    decontamination: Decontamination = param(Decontamination(), help="train/eval overlap checks")
+    seed: int = param(0, help="seed for sampling and bootstrap resampling")
 
     def __post_init__(self) -> None:
         if not self.tasks:
             raise FieldError("tasks", "a suite needs at least one task")
-        i = first_repeat(t.task for t in self.tasks)
+        i = first_repeat(t.task_name for t in self.tasks)
         if i is not None:
-            raise FieldError(("tasks", i, "task"), f"task '{self.tasks[i].task}' appears twice")
+            raise FieldError(("tasks", i, "task"), f"task '{self.tasks[i].task_name}' appears twice; "
+                                                   f"give one a distinct `task:` name")
+        for i, t in enumerate(self.tasks):
+            if t.metrics and t.primary not in t.metrics:
+                raise FieldError(("tasks", i, "metric"), f"runner '{t.name}' reports {', '.join(t.metrics)}; "
+                                                         f"got '{t.primary}'")
