@@ -24,7 +24,20 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-test: setup
+# the page test drives a headless Chromium: installed once when missing (apt-get, as root), else a hint
+$(VENV)/.chromium: | $(VENV)/.installed
+	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		touch $@; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the browser test (apt-get)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium >/dev/null; } && touch $@ \
+			|| echo "warning: apt-get could not install chromium; the browser test will be skipped" >&2; \
+	else \
+		echo "hint: install chromium (apt-get install chromium) or set CHROMIUM=/path/to/chrome to run the browser test" >&2; \
+	fi
+
+test: setup $(VENV)/.chromium
 	$(OFFLINE) $(PY) -m pytest tests
 
 validate: setup

@@ -91,3 +91,34 @@ A research checkpoint for studying post-training recipes. It has not been evalua
 deployment; small models trained for a few steps on synthetic or narrow data will be unreliable outside
 that data. Evaluate it (and check the decontamination report) before drawing conclusions.
 """
+
+
+def lineage(folder: Path) -> list[dict]:
+    """The checkpoints a model descends from, root first, ending with `folder` itself.
+
+    Each stage's `start` is its parent's final folder (or the base model id), so
+    the chain is walked through the sidecars; a base model has no lineage.
+    """
+    chain, seen = [], set()
+    current = Path(folder)
+    while (info := read(current)) and current.resolve() not in seen:
+        seen.add(current.resolve())
+        chain.append({**info, "checkpoint": str(current)})
+        current = Path(str(info.get("start") or ""))
+    return chain[::-1]
+
+
+def weight_hash(folder: Path) -> str | None:
+    """sha256 over the weight files (safetensors or bin) of a checkpoint folder, or None if it has none."""
+    import hashlib
+
+    files = sorted(p for p in Path(folder).glob("*") if p.suffix in (".safetensors", ".bin") and p.is_file())
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 22):
+                digest.update(chunk)
+    return digest.hexdigest()

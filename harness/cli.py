@@ -42,6 +42,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("schema", parents=[common], help="print the JSON Schema of recipes (for editor autocompletion)")
     p.set_defaults(func=cmd_schema)
+    _leaderboard_parsers(sub, common)
+    _sandbox_parsers(sub, common)
     return top
 
 
@@ -106,6 +108,82 @@ def cmd_schema(args) -> int:
     from harness.recipe import recipe_json_schema
 
     print(json.dumps(recipe_json_schema(), indent=1))
+    return 0
+
+
+# ---- leaderboard and compare: publish run records, render the page, test two runs against each other
+
+def _leaderboard_parsers(sub, common) -> None:
+    p = sub.add_parser("leaderboard", parents=[common], help="add run records to the leaderboard, or re-render it")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = actions.add_parser("add", parents=[common], help="validate a run record and add its row (leaderboard.json, "
+                           "index.html)")
+    q.add_argument("record", help="a run record JSON file (see leaderboard/record.schema.json)")
+    q.add_argument("--allow-contaminated", action="store_true",
+                   help="publish a contaminated run anyway; the choice is recorded in its row")
+    q.set_defaults(func=cmd_leaderboard_add)
+    q = actions.add_parser("render", parents=[common], help="rebuild index.html from leaderboard.json")
+    q.set_defaults(func=cmd_leaderboard_render)
+    p = sub.add_parser("compare", parents=[common], help="paired bootstrap of two runs of one suite, per task")
+    p.add_argument("run_a", metavar="RUN_A", help="run id (in the leaderboard's records/) or record path")
+    p.add_argument("run_b", metavar="RUN_B", help="run id or record path; differences are B - A")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_leaderboard_add(args) -> int:
+    import json
+
+    from harness import leaderboard
+    from harness.errors import HarnessError
+
+    try:
+        with open(args.record, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except OSError as err:
+        raise HarnessError(f"{args.record}: cannot read the run record ({err.strerror}); pass the path of a record "
+                           "written by the eval command") from None
+    except ValueError as err:
+        raise HarnessError(f"{args.record}: not valid JSON ({err}); fix or regenerate the record") from None
+    path = leaderboard.add(record, allow_contaminated=args.allow_contaminated, source=args.record)
+    print(f"added {path.stem} to {path.parent.parent / 'leaderboard.json'} (suite {record['suite']['name']}, "
+          f"fingerprint {record['suite']['fingerprint'][:12]}); page {path.parent.parent / 'index.html'}")
+    return 0
+
+
+def cmd_leaderboard_render(args) -> int:
+    from harness import leaderboard
+
+    print(f"rendered {leaderboard.render()}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from harness import leaderboard
+
+    print(leaderboard.format_comparison(leaderboard.compare(args.run_a, args.run_b)))
+    return 0
+
+
+# ---- sandbox: run one program exactly as the code runner does, print the verdict
+
+def _sandbox_parsers(sub, common) -> None:
+    p = sub.add_parser("sandbox", parents=[common], help="run untrusted Python in the code runner's sandbox")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = actions.add_parser("run", parents=[common], help="run PROGRAM.py and print its JSON verdict "
+                           "(status, reason, output, isolation)")
+    q.add_argument("program", metavar="PROGRAM.py", help="the Python file to run")
+    q.add_argument("--timeout", type=float, default=None, help="wall-clock seconds (default: the code runner's)")
+    q.set_defaults(func=cmd_sandbox_run)
+
+
+def cmd_sandbox_run(args) -> int:
+    from harness import sandbox
+    from harness.errors import HarnessError
+
+    if args.timeout is not None and not args.timeout > 0:
+        raise HarnessError(f"--timeout {args.timeout:g}: must be a positive number of seconds")
+    limits = sandbox.Limits.for_timeout(args.timeout) if args.timeout else sandbox.Limits()
+    print(sandbox.run_file(args.program, limits).to_json())
     return 0
 
 

@@ -11,6 +11,11 @@ solution. Kinds:
 
 Both responses are checked with the shared verifier before they are emitted.
 `num_numbers: [2]` gives easy problems; TinyZero's setting is `[3, 4]`.
+
+`split` partitions the problem space itself: a problem (its sorted numbers and
+target) belongs to `test` when its hash falls in the held-out tenth, so
+training data (`split: train`, the default) and the eval suite's problems
+(`split: test`) are disjoint by construction, whatever seeds they use.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ class Countdown(Source):
     """Generated Countdown problems with an exact solver and verified answers."""
 
     name = "countdown"
-    version = 1
+    version = 2
 
     kind: Literal["prompt", "sft", "preference"] = "prompt"
     n: int = param(1000, ge=1, help="number of problems to generate")
@@ -58,6 +63,7 @@ class Countdown(Source):
     rejected_kinds: tuple[RejectedKind, ...] = param(list(REJECTED_KINDS),
                                                      help="failure modes used for rejected answers")
     seed: int | None = param(None, help="generator seed (default: the recipe seed)")
+    split: Literal["train", "test", "all"] = param("train", help="train and test problems never overlap")
     label: str | None = None
 
     def __post_init__(self) -> None:
@@ -97,10 +103,19 @@ class Countdown(Source):
         for _ in range(10_000):
             numbers = [rng.randint(self.min_number, self.max_number) for _ in range(rng.choice(self.num_numbers))]
             target = _random_value(rng, numbers)
-            if target is not None and self.min_target <= target <= self.max_target:
+            if (target is not None and self.min_target <= target <= self.max_target
+                    and self.split in ("all", split_of(numbers, target))):
                 return numbers, target
         raise ValueError("countdown: no problem found in range; widen min_target/max_target "
                          "or the number range")
+
+
+def split_of(numbers: list[int], target: int) -> str:
+    """'test' for the held-out tenth of problems (by a stable hash), else 'train'."""
+    import hashlib
+
+    key = f"{sorted(numbers)}:{target}".encode()
+    return "test" if hashlib.sha256(key).digest()[0] % 10 == 0 else "train"
 
 
 def _random_value(rng: random.Random, numbers: list[int]) -> int | None:

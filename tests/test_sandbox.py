@@ -1,0 +1,327 @@
+"""The sandbox against hostile programs.
+
+Each hostile program is written so that it exits 0 only if its attack worked. Every one must
+end as a failure with a reason, leave the host untouched (canaries intact, nothing written
+outside its workspace, this test process alive) and leave the sandbox usable for the next
+program. The destructive ones aim at canaries made for the test, never at real files.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from harness import sandbox
+from harness.sandbox import Limits
+
+ROOT = Path(__file__).resolve().parents[1]
+LIMITS = Limits(timeout_s=4, cpu_s=2, memory_mb=512, file_size_mb=8, workspace_mb=32, processes=16,
+                open_files=64, output_bytes=4096)
+SECRET = "sk-test-" + uuid.uuid4().hex
+
+
+def run(source: str, stdin: str | None = None, **limits) -> sandbox.Verdict:
+    return sandbox.run_program(textwrap.dedent(source), dataclasses.replace(LIMITS, **limits), stdin=stdin)
+
+
+def assert_next_program_runs() -> None:
+    verdict = run("print('still fine')")
+    assert (verdict.status, verdict.reason, verdict.stdout) == ("passed", "exit 0", "still fine\n"), verdict
+
+
+@pytest.fixture(scope="module")
+def protections() -> dict:
+    return sandbox.isolation()
+
+
+@pytest.fixture()
+def canaries(tmp_path):
+    """A file outside any workspace, a folder inside the repository, and paths that must stay absent."""
+    tag = uuid.uuid4().hex[:12]
+    outside = tmp_path / "canary.txt"
+    outside.write_text("precious")
+    in_repo = ROOT / f".sandbox-canary-{tag}"
+    in_repo.mkdir()
+    (in_repo / "keep.txt").write_text("precious")
+    absent = [Path("/tmp") / f"sandbox-probe-{tag}", ROOT / f"sandbox-probe-{tag}", Path.home() / f"sandbox-probe-{tag}",
+              Path("/dev/shm") / f"sandbox-probe-{tag}"]
+    yield {"outside": outside, "in_repo": in_repo, "absent": absent}
+    shutil.rmtree(in_repo, ignore_errors=True)
+    for path in absent:
+        if path.exists():
+            path.unlink()
+
+
+# --- ordinary programs -----------------------------------------------------------------------------
+
+def test_passing_and_failing_programs_get_status_reason_and_output():
+    ok = run("print('hello')")
+    assert (ok.status, ok.reason, ok.returncode, ok.stdout, ok.stderr) == ("passed", "exit 0", 0, "hello\n", "")
+    assert ok.passed and 0 < ok.wall_s < LIMITS.timeout_s and ok.cpu_s is not None
+
+    bad = run("raise ValueError('boom')")
+    assert (bad.status, bad.returncode) == ("failed", 1)
+    assert bad.reason == "error: ValueError: boom"
+
+    wrong = run("assert 1 + 1 == 3, 'arithmetic'")
+    assert wrong.status == "failed" and wrong.reason == "assertion failed: AssertionError: arithmetic"
+
+    exited = run("import sys; sys.exit(3)")
+    assert (exited.status, exited.returncode, exited.reason) == ("failed", 3, "exit code 3")
+
+    as_json = json.loads(ok.to_json())
+    assert as_json["status"] == "passed" and as_json["isolation"] == ok.isolation
+
+
+def test_stdin_is_passed_and_the_workspace_is_private_and_removed():
+    verdict = run("""
+        import os, sys
+        print(sys.stdin.read().upper())
+        open("scratch.txt", "w").write("x" * 1000)   # the workspace is writable
+        print(os.getcwd())
+        print(os.environ["HOME"] == os.getcwd() == os.environ["TMPDIR"])
+    """, stdin="abc")
+    assert verdict.status == "passed", verdict
+    upper, workspace, same = verdict.stdout.splitlines()
+    assert upper == "ABC" and same == "True"
+    assert Path(workspace).name.startswith("harness-sandbox-") and not Path(workspace).exists()
+
+
+def test_limits_must_be_positive():
+    with pytest.raises(ValueError, match="timeout_s"):
+        Limits(timeout_s=0)
+    assert Limits.for_timeout(2.5).cpu_s == 3
+
+
+def test_programs_run_concurrently_without_mixing_output():
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        verdicts = list(pool.map(lambda i: run(f"print({i} * 7)"), range(6)))
+    assert [v.stdout for v in verdicts] == [f"{i * 7}\n" for i in range(6)]
+    assert all(v.status == "passed" for v in verdicts)
+
+
+def test_the_isolation_report_names_the_active_protections(protections):
+    assert set(protections) >= {"network", "pid", "mount", "filesystem_readonly", "user", "rlimits", "interpreter"}
+    assert sandbox.network_isolated() == protections["network"]
+    if os.geteuid() == 0:   # root: all of them are available, and the program runs as an unused uid
+        assert protections["network"] and protections["pid"] and protections["filesystem_readonly"]
+        assert protections["proc_private"] and protections["user"].startswith("uid ")
+        assert set(protections["rlimits"]) == {"core", "cpu", "address_space", "file_size", "open_files", "processes"}
+
+
+# --- hostile programs ------------------------------------------------------------------------------
+
+HOSTILE = {
+    # name: (source, limit overrides, expected status, expected reason prefix)
+    "fork bomb": ("""
+        import os
+        while True:
+            os.fork()
+    """, {}, "failed", "process limit"),
+    "memory bomb": ("""
+        x = bytearray(8 * 1024 ** 3)
+    """, {}, "failed", "memory limit"),
+    "growing memory": ("""
+        chunks = []
+        while True:
+            chunks.append(bytearray(32 * 1024 ** 2))
+    """, {}, "failed", "memory limit"),
+    "infinite loop": ("""
+        while True:
+            pass
+    """, {"cpu_s": 1}, "killed", "cpu time limit"),
+    "sleeping loop": ("""
+        import time
+        while True:
+            time.sleep(0.05)
+    """, {"timeout_s": 1.5}, "timeout", "timeout"),
+    "giant file": ("""
+        with open("big.bin", "wb") as f:
+            f.write(b"x" * (64 * 1024 ** 2))
+    """, {}, "failed", "file size limit"),
+    "filling the workspace": ("""
+        for i in range(64):
+            with open(f"part{i}.bin", "wb") as f:
+                f.write(b"x" * (4 * 1024 ** 2))
+    """, {}, "failed", "workspace full"),
+    "open files": ("""
+        handles = [open("/dev/null") for _ in range(10_000)]
+    """, {}, "failed", "open files limit"),
+    "remount read-write": ("""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.mount(None, b"/", None, 32 | 4096, None) == 0, f"mount failed, errno {ctypes.get_errno()}"
+    """, {}, "failed", "assertion failed"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_program_fails_with_a_reason(name, canaries):
+    source, overrides, status, reason = HOSTILE[name]
+    verdict = run(source, **overrides)
+    assert verdict.status == status, verdict
+    assert verdict.reason.startswith(reason), verdict.reason
+    assert canaries["outside"].read_text() == "precious"
+    assert_next_program_runs()
+
+
+def test_deleting_files_outside_the_workspace_is_refused(canaries):
+    outside, in_repo = canaries["outside"], canaries["in_repo"]
+    for attack in (f"import os; os.remove({str(outside)!r})",
+                   f"import shutil; shutil.rmtree({str(in_repo)!r})",
+                   f"import os; os.rename({str(in_repo / 'keep.txt')!r}, {str(in_repo / 'moved.txt')!r})"):
+        verdict = run(attack)
+        assert verdict.status == "failed" and verdict.reason.startswith("permission denied"), verdict.reason
+    assert outside.read_text() == "precious" and (in_repo / "keep.txt").read_text() == "precious"
+    assert_next_program_runs()
+
+
+def test_writing_outside_the_workspace_is_refused(canaries):
+    for target in canaries["absent"]:
+        verdict = run(f"open({str(target)!r}, 'w').write('pwned')")
+        assert verdict.status == "failed" and verdict.reason.startswith("permission denied"), (target, verdict.reason)
+        assert not target.exists()
+    assert_next_program_runs()
+
+
+def test_the_network_is_unreachable(protections):
+    if not protections["network"]:
+        pytest.skip("this kernel allows no network namespace; the verdict says network_isolated: false")
+    for attack in ("import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)",
+                   "import socket; socket.getaddrinfo('pypi.org', 443)",
+                   "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x', ('8.8.8.8', 53))",
+                   "import urllib.request; urllib.request.urlopen('http://example.com', timeout=2)"):
+        verdict = run(attack)
+        assert verdict.status == "failed" and verdict.network_isolated, verdict
+        assert "network unreachable" in verdict.reason or "URLError" in verdict.reason, verdict.reason
+    assert_next_program_runs()
+
+
+def test_killing_the_harness_fails_and_the_harness_survives(protections):
+    me = os.getpid()
+    for attack in ("import os; os.kill(os.getppid(), 9)", f"import os; os.kill({me}, 9)",
+                   "import os; os.kill(-1, 9)", "import os, signal; os.killpg(os.getpgid(0), signal.SIGKILL)"):
+        verdict = run(attack)
+        if protections["user"].startswith("uid "):   # its own uid: it may signal no process but its own
+            assert verdict.status in ("failed", "killed") and verdict.reason, (attack, verdict)
+    assert_next_program_runs()   # reaching this line means this process, the harness, was not killed
+
+
+def test_secrets_in_the_harness_environment_are_not_readable(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    verdict = run(f"""
+        import glob, os
+        seen = [repr(dict(os.environ))]
+        for path in glob.glob("/proc/*/environ") + ["/proc/{os.getpid()}/environ", "/proc/{os.getppid()}/environ"]:
+            try:
+                seen.append(open(path, "rb").read().decode(errors="replace"))
+            except OSError:
+                pass
+        print("\\n".join(seen))
+        needle = {SECRET[:10]!r} + {SECRET[10:]!r}   # split, so the source line in a traceback is no leak
+        assert any(needle in text for text in seen), "no secret found"
+    """)
+    assert verdict.status == "failed" and verdict.reason == "assertion failed: AssertionError: no secret found"
+    assert SECRET not in verdict.stdout + verdict.stderr
+    names = set(eval(verdict.stdout.splitlines()[0]))   # the program's environment, printed as a dict literal
+    assert names <= {"PATH", "LANG", "HOME", "TMPDIR", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "LC_CTYPE"}
+
+
+def test_huge_output_is_cut_and_does_not_stall_the_harness():
+    flood = run("""
+        import sys
+        while True:
+            sys.stdout.write("x" * 65536)
+    """, timeout_s=1.5)
+    assert flood.status == "timeout" and flood.reason.startswith("timeout")
+    assert flood.stdout_truncated and len(flood.stdout) == LIMITS.output_bytes
+
+    chatty = run("""
+        import sys
+        sys.stdout.write("y" * (16 * 1024 ** 2))
+        sys.stderr.write("z" * (1024 ** 2) + "\\nlast line\\n")
+    """)
+    assert chatty.status == "passed", chatty.reason   # read and dropped, not left to block the pipe
+    assert chatty.stdout == "y" * LIMITS.output_bytes and chatty.stdout_truncated
+    assert chatty.stderr_truncated and chatty.stderr.endswith("last line\n") and "bytes cut" in chatty.stderr
+    assert_next_program_runs()
+
+
+# --- the command line ------------------------------------------------------------------------------
+
+def test_cli_prints_the_verdict_and_hides_its_own_environment(tmp_path):
+    program = tmp_path / "steal.py"
+    program.write_text(textwrap.dedent(f"""
+        import glob
+        found = []
+        for path in glob.glob("/proc/*/environ"):
+            try:
+                found.append(open(path, "rb").read().decode(errors="replace"))
+            except OSError:
+                pass
+        print(found)
+        needle = {SECRET[:10]!r} + {SECRET[10:]!r}
+        assert any(needle in text for text in found), "no secret found"
+    """))
+    env = {**os.environ, "ANTHROPIC_API_KEY": SECRET}
+    done = subprocess.run([sys.executable, "-m", "harness", "sandbox", "run", str(program), "--timeout", "5"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    verdict = json.loads(done.stdout)
+    assert verdict["status"] == "failed" and verdict["reason"] == "assertion failed: AssertionError: no secret found"
+    assert SECRET not in done.stdout and SECRET not in done.stderr
+
+
+def test_cli_missing_program_is_a_one_line_error(tmp_path, capsys):
+    from harness.cli import main
+
+    assert main(["sandbox", "run", str(tmp_path / "missing.py")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "missing.py" in err and "cannot read the program" in err
+
+
+# --- the unprivileged path -------------------------------------------------------------------------
+
+UNPRIVILEGED_CHECK = """
+import json, sys
+from harness.sandbox import Limits, run_program
+limits = Limits(timeout_s=5, cpu_s=2, processes=16, memory_mb=512)
+programs = {"ok": "print('fine')", "write": "open('/tmp/sandbox-unprivileged-probe', 'w')",
+            "fork": "import os\\nwhile True:\\n    os.fork()",
+            "remount": "import ctypes\\nassert ctypes.CDLL(None).mount(None, b'/', None, 32 | 4096, None) == 0",
+            "net": "import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)"}
+print(json.dumps({name: run_program(source, limits).to_dict() for name, source in programs.items()}))
+"""
+
+
+def test_unprivileged_user_gets_user_namespaces_and_limits():
+    """As root, also check the path that ordinary users take: a system Python run as an unused uid."""
+    system_python = shutil.which("python3", path="/usr/bin:/bin")
+    if os.geteuid() != 0 or not shutil.which("setpriv") or not system_python:
+        pytest.skip("needs root, setpriv and a system python3 to act as an unprivileged user")
+    uid = 3_000_000 + os.getpid() % 1000
+    done = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", system_python, "-c",
+                           UNPRIVILEGED_CHECK], capture_output=True, text=True, cwd="/",
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, timeout=120)
+    if "Permission denied" in done.stderr and "harness" in done.stderr:
+        pytest.skip("the repository is not readable by other users")
+    assert done.returncode == 0, done.stderr
+    verdicts = json.loads(done.stdout)
+    if not verdicts["ok"]["isolation"].get("user_namespace"):
+        pytest.skip("this kernel does not let unprivileged users create user namespaces")
+    assert verdicts["ok"]["status"] == "passed" and verdicts["ok"]["isolation"]["user"] == "user namespace"
+    assert verdicts["write"]["reason"].startswith("permission denied")
+    assert verdicts["fork"]["reason"].startswith("process limit")
+    assert verdicts["remount"]["reason"].startswith("assertion failed")
+    assert verdicts["net"]["reason"].startswith("network unreachable")
+    assert not Path("/tmp/sandbox-unprivileged-probe").exists()
