@@ -3,6 +3,7 @@ VENV    ?= .venv
 PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 R       ?= filtered_dpo
+SUITE   ?= embedded
 ARGS    ?=
 LAUNCH  ?=
 NPROC   ?= 2
@@ -65,7 +66,8 @@ schema: setup
 	$(PY) -m harness schema > recipes/recipe.schema.json
 
 eval: setup
-	@echo "make eval CKPT=...: the eval suite is not part of this version yet" >&2; exit 2
+	@test -n "$(CKPT)" || { echo "make eval: give CKPT=<run folder | hub id | base> [SUITE=embedded]" >&2; exit 2; }
+	$(PY) -m harness eval $(CKPT) --suite $(SUITE) $(ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

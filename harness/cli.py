@@ -42,6 +42,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("schema", parents=[common], help="print the JSON Schema of recipes (for editor autocompletion)")
     p.set_defaults(func=cmd_schema)
+    _eval_parser(sub, common)
     _leaderboard_parsers(sub, common)
     _sandbox_parsers(sub, common)
     return top
@@ -108,6 +109,32 @@ def cmd_schema(args) -> int:
     from harness.recipe import recipe_json_schema
 
     print(json.dumps(recipe_json_schema(), indent=1))
+    return 0
+
+
+# ---- eval: score a checkpoint on a suite and publish the run record
+
+def _eval_parser(sub, common) -> None:
+    p = sub.add_parser("eval", parents=[common], help="evaluate a checkpoint on an eval suite and add it to the "
+                       "leaderboard")
+    p.add_argument("checkpoint", help="a run folder (runs/<recipe>/<stage>-<fp>/final), a hub id, or 'base' "
+                   "for the embedded model")
+    p.add_argument("--suite", default="embedded", help="suite name (evals/<name>.yaml) or path")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N items of every task")
+    p.add_argument("--allow-contaminated", action="store_true",
+                   help="publish even if the training data overlaps the eval items; recorded in the row")
+    p.add_argument("--no-publish", action="store_true", help="print the results without adding a leaderboard row")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args) -> int:
+    from harness.errors import HarnessError
+    from harness.evaluate.run import evaluate
+
+    if args.limit is not None and args.limit < 1:
+        raise HarnessError(f"--limit {args.limit}: must be at least 1")
+    evaluate(args.checkpoint, args.suite, limit=args.limit, allow_contaminated=args.allow_contaminated,
+             publish=not args.no_publish)
     return 0
 
 

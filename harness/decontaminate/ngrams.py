@@ -14,7 +14,10 @@ Items shorter than n words cannot be tested this way; they are left out of the
 index and counted in `Index.too_short`, never reported as clean. N-grams shared
 by many eval items are prompt template, not content (every Countdown prompt
 shares its instructions): those found in more than `common_fraction` of the
-items, and in at least `MIN_COMMON` of them, are not indexed.
+items, and in at least `MIN_COMMON` of them, are not indexed, and coverage is
+measured over an item's content words (those inside an indexed n-gram), so a
+verbatim copy of a templated item covers 100% of it, not just its share of
+non-template text. For items without template the two are the same.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class Index:
     positions: np.ndarray   # word position of the n-gram inside its item
     item_words: np.ndarray  # words per item
     ngram: int
+    content_words: np.ndarray | None = None  # words per item inside an indexed (non-template) n-gram
 
     @property
     def too_short(self) -> np.ndarray:
@@ -64,7 +68,11 @@ class Index:
         keep = ~np.isin(hashes, common)
         hashes, items, positions = hashes[keep], items[keep], positions[keep]
         order = np.argsort(hashes, kind="stable")
-        return cls(hashes[order], items[order], positions[order], words, ngram)
+        content = np.zeros(len(texts), dtype=np.int64)
+        by_item = np.argsort(items, kind="stable")
+        for item, group in zip(*_split_by(items[by_item], positions[by_item])):
+            content[item] = _covered(group, ngram, int(group.max()) + ngram).sum()
+        return cls(hashes[order], items[order], positions[order], words, ngram, content)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +80,7 @@ class Match:
     document: int
     item: int
     shared: int      # n-grams in common
-    coverage: float  # fraction of the item's words covered by them
+    coverage: float  # fraction of the item's content words (those in indexed n-grams) covered by them
 
 
 def scan(index: Index, documents: list[str], chunk: int = 4096) -> list[Match]:
@@ -90,7 +98,7 @@ def scan(index: Index, documents: list[str], chunk: int = 4096) -> list[Match]:
     matches = []
     for (d, i), group in _groups(pairs):
         covered = _covered(group, index.ngram, int(group.max()) + index.ngram).sum()
-        matches.append(Match(int(d), int(i), len(group), float(covered / index.item_words[i])))
+        matches.append(Match(int(d), int(i), len(group), float(covered / index.content_words[i])))
     return matches
 
 
@@ -114,6 +122,14 @@ def _covered(positions: np.ndarray, ngram: int, length: int) -> np.ndarray:
     for p in positions.tolist():
         mask[p:p + ngram] = True
     return mask
+
+
+def _split_by(keys: np.ndarray, values: np.ndarray):
+    """(distinct keys, value groups) for `values` sorted by `keys`."""
+    if len(keys) == 0:
+        return [], []
+    bounds = np.flatnonzero(np.diff(keys)) + 1
+    return keys[np.r_[0, bounds]].tolist(), np.split(values, bounds)
 
 
 def _groups(pairs: np.ndarray):

@@ -64,7 +64,7 @@ def task_report(items, fields, documents: list[str], settings) -> tuple[dict, se
     texts = [item.text(fields) for item in items]
     hits: dict[int, dict] = {}
     indexed = set()
-    tests = [("coverage", settings.coverage_ngram)] + ([("any", settings.ngram)] if settings.ngram else [])
+    tests = [("coverage", settings.coverage_ngram)] + ([("any", settings.ngram)] if settings.any_overlap else [])
     for test, n in tests:
         index = Index.build(texts, n, settings.common_fraction)
         indexed |= set(range(len(texts))) - set(index.too_short.tolist())
@@ -100,11 +100,13 @@ def _snippet(document: str, item: str, n: int) -> str:
 def report(chain: list[dict], tasks: dict, settings) -> tuple[dict, dict[str, set[str]]]:
     """The suite-level report and, per task, the contaminated item ids.
 
-    `tasks` maps a task name to (items or None, indexed fields).
+    `tasks` maps a task name to (items or None, indexed fields, that task's settings); the
+    suite's `settings` give the gate threshold and the settings shown at the top.
     """
     start = time.perf_counter()
     documents, folders = training_documents(chain)
-    base = {"threshold": settings.threshold, "allow_contaminated": False, "ngram": settings.ngram,
+    base = {"threshold": settings.threshold, "allow_contaminated": False,
+            "ngram": settings.ngram if settings.any_overlap else 0,
             "coverage_ngram": settings.coverage_ngram, "coverage": settings.coverage,
             "normaliser_version": NORMALISER_VERSION, "training_documents": len(documents),
             "training_data": folders}
@@ -112,10 +114,14 @@ def report(chain: list[dict], tasks: dict, settings) -> tuple[dict, dict[str, se
         return {**base, "status": "not_checked", "runtime_s": 0.0,
                 "tasks": {name: {"items": len(items or ()), "indexed": 0, "contaminated": 0, "rate": None,
                                  "worst": [], "note": "no training data in the lineage (a base model)"}
-                          for name, (items, _) in tasks.items()}}, {name: set() for name in tasks}
+                          for name, (items, _, _) in tasks.items()}}, {name: set() for name in tasks}
     per_task, dirty = {}, {}
-    for name, (items, fields) in tasks.items():
-        per_task[name], dirty[name] = task_report(items, fields, documents, settings)
-    contaminated = any((t["rate"] or 0) > settings.threshold for t in per_task.values())
+    contaminated = False
+    for name, (items, fields, task_settings) in tasks.items():
+        per_task[name], dirty[name] = task_report(items, fields, documents, task_settings)
+        per_task[name]["settings"] = {"any_overlap": task_settings.any_overlap, "ngram": task_settings.ngram,
+                                      "coverage_ngram": task_settings.coverage_ngram,
+                                      "coverage": task_settings.coverage, "threshold": task_settings.threshold}
+        contaminated |= (per_task[name]["rate"] or 0) > task_settings.threshold
     return {**base, "status": "contaminated" if contaminated else "clean",
             "runtime_s": round(time.perf_counter() - start, 3), "tasks": per_task}, dirty

@@ -75,6 +75,26 @@ class TaskResult:
     samples: list[dict] = dataclasses.field(default_factory=list)              # a few prompt/output/score rows
 
 
+@dataclasses.dataclass(frozen=True)
+class Decontamination:
+    """How eval items are matched against training data (both tests use `harness.decontaminate.ngrams`).
+
+    An item is contaminated when a training document shares any `ngram`-gram
+    with it (GPT-3 / lm-eval style), or when one document's `coverage_ngram`-grams
+    cover more than `coverage` of its words (Tulu 3 style).
+    """
+
+    any_overlap: bool = param(True, help="run the any-shared-n-gram test (off for heavily templated items)")
+    ngram: int = param(13, ge=3, le=50, help="n for the any-overlap test")
+    coverage_ngram: int = param(8, ge=3, le=50, help="n for the coverage test")
+    coverage: float = param(0.5, gt=0.0, le=1.0, help="item word coverage above which an item is contaminated")
+    common_fraction: float = param(0.05, gt=0.0, le=1.0,
+                                   help="n-grams in more than this share of a task's items are template, not indexed")
+    threshold: float = param(0.0, ge=0.0, le=1.0,
+                             help="a task whose contaminated rate exceeds this marks the row contaminated")
+    worst: int = param(5, ge=0, help="worst matches kept per task in the report")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Runner(Component, abc.ABC):
     """Common task keys; each runner adds its own options."""
@@ -89,6 +109,7 @@ class Runner(Component, abc.ABC):
     index: tuple[IndexField, ...] = param(["prompt"], help="item fields that decontamination indexes")
     max_new_tokens: int = param(256, ge=1, help="generation budget per response")
     batch_size: int = param(16, ge=1, help="prompts generated together")
+    decontamination: Decontamination | None = param(None, help="this task's overlap checks (default: the suite's)")
 
     @property
     def task_name(self) -> str:

@@ -42,8 +42,8 @@ def evaluate(checkpoint: str, suite: str = "embedded", *, limit: int | None = No
     model = resolve_checkpoint(checkpoint, log)
     chain = ckpt.lineage(model.folder) if model.folder else []
     light = EvalContext(model_name=model.ref, seed=config.seed, limit=limit, log=log)
-    items = {t.task_name: (t.items(dataclasses.replace(light, resolve=_resolver(chain))), t.index)
-             for t in config.tasks}
+    items = {t.task_name: (t.items(dataclasses.replace(light, resolve=_resolver(chain))), t.index,
+                           t.decontamination or config.decontamination) for t in config.tasks}
 
     from harness.decontaminate.report import report
 
@@ -51,6 +51,12 @@ def evaluate(checkpoint: str, suite: str = "embedded", *, limit: int | None = No
     decontamination["allow_contaminated"] = allow_contaminated
     log(f"decontamination: {decontamination['status']} ({decontamination['training_documents']} training "
         f"documents, {decontamination.get('runtime_s', 0)}s)")
+    if publish:  # refuse before the expensive part, with the same message publishing would give
+        from harness.leaderboard import contamination_problem
+
+        refusal = contamination_problem({"run_id": f"{model.ref} on {config.name}", "decontamination": decontamination})
+        if refusal:
+            raise HarnessError(refusal)
 
     loaded, tokenizer = load_model(model)
     from harness.evaluate.generate import Generator
@@ -83,6 +89,24 @@ def evaluate(checkpoint: str, suite: str = "embedded", *, limit: int | None = No
         log(f"run record: {path}")
     log(result_table(record))
     return record
+
+
+def evaluate_recipe(recipe, final: Path, log=print) -> tuple[dict, dict]:
+    """The tail of `make recipe`: the final checkpoint and the recipe's base model on the recipe's suite,
+    with a paired comparison. A base-model record of the same weights and suite is reused."""
+    from harness import leaderboard
+
+    after = evaluate(str(final), recipe.eval, log=log)
+    base = resolve_checkpoint(recipe.model.name_or_path, log)
+    before = None
+    if base.folder and (weights := ckpt.weight_hash(base.folder)):
+        before = leaderboard.find(after["suite"]["fingerprint"], weights)
+        if before:
+            log(f"base model: reusing its evaluation {before['run_id']}")
+    before = before or evaluate(recipe.model.name_or_path, recipe.eval, log=log)
+    log("before -> after (paired bootstrap over the same items):")
+    log(leaderboard.format_comparison(leaderboard.compare(before, after)))
+    return before, after
 
 
 # ------------------------------------------------------------------ resolution

@@ -11,27 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 from harness.errors import FieldError
-from harness.evaluate import Runner
+from harness.evaluate import Decontamination, Runner
 from harness.schema import first_repeat, param
-
-
-@dataclasses.dataclass(frozen=True)
-class Decontamination:
-    """How eval items are matched against training data (both tests use `harness.decontaminate.ngrams`).
-
-    An item is contaminated when a training document shares any `ngram`-gram
-    with it (GPT-3 / lm-eval style), or when one document's `coverage_ngram`-grams
-    cover more than `coverage` of its words (Tulu 3 style).
-    """
-
-    ngram: int = param(13, ge=3, le=50, help="n for the any-overlap test (0 turns it off)")
-    coverage_ngram: int = param(8, ge=3, le=50, help="n for the coverage test")
-    coverage: float = param(0.5, gt=0.0, le=1.0, help="item word coverage above which an item is contaminated")
-    common_fraction: float = param(0.05, gt=0.0, le=1.0,
-                                   help="n-grams in more than this share of a task's items are template, not indexed")
-    threshold: float = param(0.0, ge=0.0, le=1.0,
-                             help="a task whose contaminated rate exceeds this marks the row contaminated")
-    worst: int = param(5, ge=0, help="worst matches kept per task in the report")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,497 @@
+"""One lm-evaluation-harness task, run in-process on the already-loaded model.
+
+`lm_task` names one lm-eval task (not a group or tag):
+
+- a task of ours: an lm-eval task YAML under `evals/tasks/` with local data. It
+  runs offline. Relative `data_files` / `data_dir` in it are relative to the
+  YAML file (lm-eval itself would resolve them against the working directory),
+  and the runner makes them absolute before lm-eval sees the config;
+- a built-in lm-eval task (`gsm8k`, `arc_easy`, `ifeval`, ...): its data comes
+  from the Hugging Face Hub, so the first run needs network (later runs use the
+  datasets cache). Offline it fails with one line saying so. `ifeval` also
+  needs the `hub` extra (`pip install 'harness[hub]'`) and NLTK's `punkt_tab`.
+
+The model is wrapped as `HFLM(pretrained=model, tokenizer=..., batch_size=...)`
+and scored by `lm_eval.simple_evaluate` with lm-eval's own prompts, filters
+and metrics, so numbers match the `lm_eval` CLI. Two things keep the
+in-process call as fast as the CLI (lm-eval issue #3207 reports 4x slower):
+
+- `simple_evaluate(batch_size=...)` only reaches models it builds from a name;
+  a model object keeps the batch size it was constructed with, and `HFLM`'s
+  default is 1. The batch size therefore goes to `HFLM` itself;
+- lm-eval's `TaskManager` indexes all ~14.7k built-in task YAMLs unless told
+  otherwise (`simple_evaluate` builds such a manager when given none). Ours
+  indexes only `evals/tasks/` for local tasks (`include_defaults=False`) and,
+  for a built-in task, only the lm-eval folder that holds its YAML.
+
+`python -m harness.bench --section lm_eval_overhead` measures both against the CLI.
+
+Reported numbers keep their provenance: the task version, a hash of the task
+config as run (generation settings included), a hash of the data (sha256 of
+the files for local tasks, the datasets fingerprint and revision for hub
+tasks), and per-item scores from lm-eval's logged samples (item id = lm-eval's
+`doc_id`), so the orchestrator can bootstrap CIs and re-score clean subsets.
+Metric names drop lm-eval's filter suffix (`exact_match,strict-match` is
+reported as `exact_match` with `filter: strict-match` in `info`); `filter`
+picks which filter's scores are reported, by default the task's first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError, did_you_mean, one_line
+from harness.evaluate import RUNNERS, EvalContext, EvalItem, Runner, TaskResult
+from harness.schema import param
+
+TASKS_DIR = Path(__file__).resolve().parents[2] / "evals" / "tasks"
+INVALID = {"", "[invalid]"}   # what lm-eval's extraction filters leave when they find no answer
+
+
+class _Unreachable(HarnessError):
+    """A built-in task whose data cannot be had (no network, no cached copy)."""
+
+
+@RUNNERS.register()
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LmEvalTask(Runner):
+    """One lm-eval task (ours under evals/tasks/, or a built-in one from the hub), scored in-process."""
+
+    name = "lm_eval"
+    version = 1
+
+    lm_task: str = param(help="lm-eval task name: a YAML under evals/tasks/ (offline) or a built-in task (hub)")
+    filter: str = param("", help="lm-eval filter whose scores are reported (defaults to the task's first)")
+    num_fewshot: int | None = param(None, ge=0, help="few-shot examples (defaults to the task's own setting)")
+    apply_chat_template: bool = param(True, help="render prompts with the model's chat template")
+    gen_kwargs: dict[str, Any] = param({}, help="generation settings merged over the task's generation_kwargs")
+    max_new_tokens: int | None = param(None, ge=1, help="overrides the task's max_gen_toks when set")
+    bootstrap_iters: int = param(100_000, ge=0,
+                                 help="lm-eval's bootstrap draws for non-mean metrics' stderr (0: none)")
+
+    @property
+    def task_name(self) -> str:
+        return self.task or self.lm_task
+
+    @property
+    def primary(self) -> str:
+        return self.metric or first_metric(self.lm_task)
+
+    # ------------------------------------------------------------------ protocol
+
+    def items(self, ctx: EvalContext) -> list[EvalItem] | None:
+        try:
+            loaded = load_task(self.lm_task)
+        except _Unreachable:
+            return None
+        task = loaded.task
+        docs = list(task.eval_docs)
+        limit = ctx.limit or self.limit
+        out = []
+        for doc_id, doc in enumerate(docs[:limit] if limit else docs):
+            out.append(EvalItem(str(doc_id), _text(task.doc_to_text(doc)), _answer(task, doc)))
+        return out
+
+    def evaluate(self, ctx: EvalContext) -> TaskResult:
+        import lm_eval
+
+        loaded = load_task(self.lm_task)
+        name = loaded.task.task_name if hasattr(loaded.task, "task_name") else self.lm_task
+        self._check_names(loaded.task.config)   # before the expensive part
+        gen_kwargs = dict(self.gen_kwargs)
+        if self.max_new_tokens:
+            gen_kwargs["max_gen_toks"] = self.max_new_tokens
+        limit = ctx.limit or self.limit
+        start = time.perf_counter()
+        with _quiet("lm_eval"):
+            # the batch size goes to HFLM: simple_evaluate's own only reaches models it loads by name (#3207)
+            lm = timed_hflm()(pretrained=ctx.model, tokenizer=ctx.tokenizer, batch_size=self.batch_size)
+            out = lm_eval.simple_evaluate(
+                model=lm, model_args={"pretrained": ctx.model_name}, tasks=[loaded.task],
+                task_manager=loaded.manager, num_fewshot=self.num_fewshot, batch_size=self.batch_size,
+                limit=limit, log_samples=True, apply_chat_template=self.apply_chat_template,
+                gen_kwargs=gen_kwargs or None, bootstrap_iters=self.bootstrap_iters)
+        wall = time.perf_counter() - start
+        return self._result(out, name, loaded, lm, ctx, wall)
+
+    def _check_names(self, config) -> None:
+        filters = [f["name"] for f in config.filter_list or [] if isinstance(f, dict) and "name" in f] or ["none"]
+        if self.filter and self.filter not in filters:
+            raise HarnessError(f"task '{self.task_name}': lm-eval task '{self.lm_task}' has no filter "
+                               f"'{self.filter}'{did_you_mean(self.filter, filters)}; fix `filter:` in the suite")
+        metrics = [m["metric"] for m in config.metric_list or [] if isinstance(m.get("metric"), str)]
+        if self.metric and metrics and self.metric not in metrics:
+            raise HarnessError(f"task '{self.task_name}': lm-eval task '{self.lm_task}' reports "
+                               f"{', '.join(metrics)}, not '{self.metric}'; fix `metric:` in the suite")
+
+    # ------------------------------------------------------------------ results
+
+    def _result(self, out: dict, name: str, loaded: "LoadedTask", lm, ctx: EvalContext, wall: float) -> TaskResult:
+        config = out["configs"][name]
+        filters = [f["name"] for f in config.get("filter_list") or []] or ["none"]
+        chosen = self.filter or filters[0]
+        if chosen not in filters:
+            raise HarnessError(f"task '{self.task_name}': lm-eval task '{self.lm_task}' has no filter '{chosen}'"
+                               f"{did_you_mean(chosen, filters)}; fix `filter:` in the suite")
+        metrics, stderr = {}, {}
+        for key, value in out["results"][name].items():
+            metric, _, flt = key.partition(",")
+            if flt != chosen:
+                continue
+            if metric.endswith("_stderr"):
+                stderr[metric.removesuffix("_stderr")] = _number(value)
+            else:
+                metrics[metric] = _number(value)
+        order = [m["metric"] for m in config.get("metric_list") or [] if isinstance(m.get("metric"), str)]
+        metrics = {m: metrics[m] for m in sorted(metrics, key=lambda m: order.index(m) if m in order else len(order))}
+        primary = self.metric or next(iter(metrics), "")
+        if primary not in metrics:
+            raise HarnessError(f"task '{self.task_name}': lm-eval task '{self.lm_task}' reports "
+                               f"{', '.join(metrics) or 'no metrics'}, not '{primary}'; fix `metric:` in the suite")
+
+        samples = sorted((s for s in out["samples"][name] if s["filter"] == chosen), key=lambda s: s["doc_id"])
+        per_item, aggregate_only = {}, []
+        for metric in metrics:
+            values = [s.get(metric) for s in samples]
+            if all(v is None or _is_score(v) for v in values):
+                per_item[metric] = [None if v is None or math.isnan(float(v)) else float(v) for v in values]
+            else:
+                aggregate_only.append(metric)   # e.g. bleu: per-sample (reference, prediction) pairs
+        generate = config.get("output_type") == "generate_until"
+        unparseable = sum(_text(_first(s["filtered_resps"])).strip() in INVALID for s in samples) if generate else 0
+        seconds = max(lm.request_seconds, 1e-9)
+        throughput = {"examples_per_s": round(len(samples) / seconds, 3), "seconds": round(lm.request_seconds, 3),
+                      "wall_seconds": round(wall, 3)}
+        if generate:
+            throughput["tokens_per_s"] = round(lm.generated_tokens / seconds, 2)
+        return TaskResult(
+            metrics=metrics, item_ids=[str(s["doc_id"]) for s in samples], per_item=per_item, stderr=stderr,
+            counts={"items": len(samples), "unparseable": unparseable}, throughput=throughput,
+            version=str(out["versions"][name]), data_hash=loaded.data_hash,
+            info={"lm_task": self.lm_task, "filter": chosen, "filters": filters, "primary_metric": primary,
+                  "config_hash": config_hash(config, loaded), "dataset": loaded.dataset,
+                  "num_fewshot": out.get("n-shot", {}).get(name), "apply_chat_template": self.apply_chat_template,
+                  "generation_kwargs": config.get("generation_kwargs"), "batch_size": self.batch_size,
+                  "higher_is_better": {m: out.get("higher_is_better", {}).get(name, {}).get(m) for m in metrics},
+                  "seeds": {k: out.get("config", {}).get(k) for k in ("random_seed", "numpy_seed", "torch_seed",
+                                                                      "fewshot_seed")},
+                  "aggregate_only": aggregate_only, "lm_eval_version": _version("lm_eval"), "source": loaded.source},
+            samples=[_sample_row(s, metrics) for s in samples[:5]])
+
+
+# ---------------------------------------------------------------------- task loading
+
+@dataclasses.dataclass
+class LoadedTask:
+    task: Any                 # lm_eval ConfigurableTask
+    manager: Any              # the TaskManager that built it (small index)
+    source: str               # "local:<yaml path>" or "lm-eval:<yaml path>"
+    raw_config: dict          # the config before data paths were made absolute (what the hash covers)
+    data_hash: str
+    dataset: dict
+
+
+def load_task(name: str) -> LoadedTask:
+    """Build one lm-eval task: ours from evals/tasks/ (data paths made absolute), else a built-in one."""
+    from lm_eval.tasks import TaskManager
+
+    local = TaskManager(include_path=str(TASKS_DIR), include_defaults=False) if TASKS_DIR.is_dir() else None
+    if local is not None and name in local.all_tasks:
+        return _load_local(name, local)
+    return _load_builtin(name)
+
+
+def _load_local(name: str, manager) -> LoadedTask:
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    entry = manager.task_index[name]
+    if entry.yaml_path is None or name in manager.all_groups or name in manager.all_tags:
+        raise HarnessError(f"lm-eval task '{name}' in {TASKS_DIR} is a group or tag; this runner scores one task, "
+                           f"so list its tasks as separate suite tasks")
+    yaml_path = Path(entry.yaml_path)
+    raw = load_yaml(yaml_path, resolve_func=True)
+    config = _absolute_data_paths(raw, yaml_path.parent)
+    try:
+        task = manager.load([config])["tasks"][name]
+    except Exception as err:   # a bad YAML or a missing data file: name the file
+        raise HarnessError(f"lm-eval task '{name}' ({yaml_path}): cannot build it ({one_line(err)}); "
+                           f"fix the YAML or its data files") from None
+    files = _data_files(config)
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    return LoadedTask(task, manager, f"local:{yaml_path}", raw, digest.hexdigest()[:16],
+                      {"path": config.get("dataset_path"), "files": [f.name for f in files]})
+
+
+def _load_builtin(name: str) -> LoadedTask:
+    from lm_eval.tasks import TaskManager
+
+    folder = builtin_folder(name)
+    manager = TaskManager(include_path=str(folder), include_defaults=False) if folder else None
+    if manager is None or name not in manager.all_tasks:
+        manager = TaskManager(include_path=str(TASKS_DIR) if TASKS_DIR.is_dir() else None)  # the full index
+    if name not in manager.all_tasks:
+        raise HarnessError(f"lm-eval task '{name}': no such task in {TASKS_DIR} or in lm-eval "
+                           f"{_version('lm_eval')}{did_you_mean(name, manager.all_subtasks)}; fix `lm_task:`")
+    if name in manager.all_groups or name in manager.all_tags:
+        kids = [k for k in manager.all_subtasks if k.startswith(f"{name}_")][:3]
+        hint = f" (e.g. {', '.join(kids)})" if kids else ""
+        raise HarnessError(f"lm-eval task '{name}' is a group or tag; this runner scores one task, so list "
+                           f"its tasks{hint} as separate suite tasks")
+    try:
+        with _quiet("lm_eval"):
+            task = manager.load([name])["tasks"][name]
+    except ImportError as err:
+        raise HarnessError(f"lm-eval task '{name}': a package it needs is missing ({one_line(err)}); "
+                           f"install it, e.g. pip install 'harness[hub]'") from None
+    except Exception as err:   # offline, hub unreachable, gated dataset
+        raise _Unreachable(f"lm-eval task '{name}': cannot load its data from the Hugging Face Hub "
+                           f"({one_line(err)}); built-in tasks need network access once (then the datasets "
+                           f"cache serves them), or write a local task under evals/tasks/") from None
+    config = task.config
+    split = config.test_split or config.validation_split
+    data = getattr(task, "dataset", None)
+    fingerprint = getattr(data[split], "_fingerprint", None) if data is not None and split in data else None
+    revision = (config.dataset_kwargs or {}).get("revision")
+    dataset = {"path": config.dataset_path, "name": config.dataset_name, "split": split,
+               "revision": revision, "fingerprint": fingerprint}
+    digest = hashlib.sha256(json.dumps(dataset, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return LoadedTask(task, manager, f"lm-eval:{manager.task_index[name].yaml_path}", {}, digest, dataset)
+
+
+def builtin_folder(name: str) -> Path | None:
+    """The lm-eval tasks folder that defines `name`, found without indexing all tasks:
+    `<tasks>/<name>/` or `<tasks>/<prefix before the first _>/` (arc_easy -> arc/)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("lm_eval")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    tasks = Path(list(spec.submodule_search_locations)[0]) / "tasks"
+    for candidate in dict.fromkeys([name, name.split("_")[0]]):
+        folder = tasks / candidate
+        if candidate and folder.is_dir() and _find_yaml(name, folder):
+            return folder
+    return None
+
+
+def first_metric(name: str) -> str:
+    """The task's first metric, read from its YAML without importing lm-eval ("" when unknown)."""
+    for root in (TASKS_DIR, builtin_folder(name)):
+        path = _find_yaml(name, root) if root and root.is_dir() else None
+        if path:
+            metric_list = _plain_yaml(path).get("metric_list") or []
+            first = metric_list[0].get("metric") if metric_list and isinstance(metric_list[0], dict) else None
+            return first if isinstance(first, str) else ""
+    return ""
+
+
+@functools.lru_cache(maxsize=64)
+def _find_yaml(name: str, root: Path) -> Path | None:
+    for path in sorted(root.rglob("*.yaml")):
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        if name in text and _plain_yaml(path).get("task") == name:
+            return path
+    return None
+
+
+def _plain_yaml(path: Path, depth: int = 0) -> dict:
+    """A task YAML as data, `include:` merged (the file's own keys win), `!function` tags as strings."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: loader.construct_scalar(node)
+                                 if isinstance(node, yaml.ScalarNode) else None)
+    try:
+        data = yaml.load(path.read_text(), Loader=Loader)
+    except (OSError, yaml.YAMLError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    includes = data.pop("include", None)
+    merged: dict = {}
+    for inc in ([includes] if isinstance(includes, str) else includes or [])[:8] if depth < 4 else []:
+        merged.update(_plain_yaml(path.parent / inc, depth + 1))
+    return {**merged, **data}
+
+
+def _absolute_data_paths(config: dict, base: Path) -> dict:
+    """A copy of the config whose relative local data paths are resolved against the YAML's folder."""
+    import copy
+
+    config = copy.deepcopy(config)
+    kwargs = config.get("dataset_kwargs") or {}
+
+    def fix(value):
+        if isinstance(value, str):
+            return value if "://" in value or Path(value).is_absolute() else str((base / value).resolve())
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        if isinstance(value, dict):
+            return {k: fix(v) for k, v in value.items()}
+        return value
+
+    for key in ("data_files", "data_dir"):
+        if key in kwargs:
+            kwargs[key] = fix(kwargs[key])
+    path = config.get("dataset_path")
+    if isinstance(path, str) and path.startswith(("./", "../")):
+        config["dataset_path"] = fix(path)
+    return config
+
+
+def _data_files(config: dict) -> list[Path]:
+    kwargs = config.get("dataset_kwargs") or {}
+    found: list[Path] = []
+
+    def walk(value):
+        if isinstance(value, str):
+            p = Path(value)
+            if p.is_file():
+                found.append(p)
+            elif p.is_dir():
+                found.extend(sorted(f for f in p.rglob("*") if f.is_file()))
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+
+    walk(kwargs.get("data_files"))
+    walk(kwargs.get("data_dir"))
+    return found
+
+
+def config_hash(config: dict, loaded: LoadedTask) -> str:
+    """sha256 of the task config as run, with machine-specific parts (absolute data paths,
+    where the config came from) replaced, so the same task hashes the same in every clone."""
+    config = dict(config)
+    if loaded.raw_config:
+        config["dataset_kwargs"] = loaded.raw_config.get("dataset_kwargs")
+        config["dataset_path"] = loaded.raw_config.get("dataset_path")
+    config["metadata"] = {k: v for k, v in (config.get("metadata") or {}).items() if k != "config_source"}
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------- the model wrapper
+
+@functools.lru_cache(maxsize=1)
+def timed_hflm():
+    """lm-eval's HFLM, timing the requests it answers (generation or scoring) and counting the
+    tokens it generates (up to each row's end-of-sequence; padding is not counted)."""
+    from lm_eval.models.huggingface import HFLM
+
+    class TimedHFLM(HFLM):
+        request_seconds = 0.0
+        generated_tokens = 0
+        _depth = 0
+
+        def _model_generate(self, context, *args, **kwargs):
+            out = super()._model_generate(context, *args, **kwargs)
+            new = out[:, context.shape[1]:]
+            stops = [t for t in (self.tokenizer.pad_token_id, self.eot_token_id) if t is not None]
+            for row in new.tolist():
+                ends = [row.index(t) for t in stops if t in row]
+                self.generated_tokens += min(ends) + 1 if ends else len(row)
+            return out
+
+        def _timed(self, method, requests, *args, **kwargs):
+            self._depth += 1
+            start = time.perf_counter()
+            try:
+                return method(requests, *args, **kwargs)
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.request_seconds += time.perf_counter() - start
+
+        def generate_until(self, requests, *args, **kwargs):
+            return self._timed(super().generate_until, requests, *args, **kwargs)
+
+        def loglikelihood(self, requests, *args, **kwargs):
+            return self._timed(super().loglikelihood, requests, *args, **kwargs)
+
+        def loglikelihood_rolling(self, requests, *args, **kwargs):
+            return self._timed(super().loglikelihood_rolling, requests, *args, **kwargs)
+
+    return TimedHFLM
+
+
+# ---------------------------------------------------------------------- small helpers
+
+class _quiet:
+    """Raise a library logger to WARNING+ for the block: lm-eval logs every step at INFO, and warns
+    that a model object was passed (which is what we mean to do)."""
+
+    def __init__(self, name: str) -> None:
+        self.logger = logging.getLogger(name)
+
+    def __enter__(self):
+        self.level = self.logger.level
+        self.logger.setLevel(logging.ERROR)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.logger.setLevel(self.level)
+
+
+def _number(value) -> float | None:
+    """lm-eval writes "N/A" where it computed no stderr; that, and anything else non-numeric, is None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return None if math.isnan(value) else float(value)
+
+
+def _is_score(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, complex)
+
+
+def _first(value):
+    return value[0] if isinstance(value, (list, tuple)) and value else value
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def _answer(task, doc) -> str:
+    """The reference answer as text: the choice text for multiple-choice indices, joined for lists."""
+    target = task.doc_to_target(doc)
+    if task.config.output_type == "multiple_choice" and isinstance(target, int):
+        choices = task.doc_to_choice(doc)
+        return str(choices[target]) if 0 <= target < len(choices) else str(target)
+    if isinstance(target, list):
+        return "\n".join(map(str, target))
+    return _text(target)
+
+
+def _sample_row(sample: dict, metrics: dict) -> dict:
+    args = sample.get("arguments")
+    prompt = args[0][0] if isinstance(args, list) and args and isinstance(args[0], (list, tuple)) else args
+    return {"id": str(sample["doc_id"]), "prompt": _text(prompt)[-2000:],
+            "output": _text(_first(_first(sample.get("resps")))), "target": _text(sample.get("target")),
+            **{m: sample.get(m) for m in metrics if _is_score(sample.get(m))}}
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
