@@ -88,7 +88,10 @@ def enter_namespaces(root: bool) -> dict:
     if not root:
         if not unshare(CLONE_NEWUSER):
             return active   # no user namespaces: unprivileged, nothing else is allowed either
-        map_user(0, uid, gid)
+        try:
+            map_user(0, uid, gid)
+        except OSError:
+            return active   # a namespace without capabilities (e.g. AppArmor's userns restriction)
         active["user"] = True
     if unshare(every):
         return {**active, **{name: True for name in NAMESPACES}}
@@ -154,28 +157,47 @@ def mount_workspace(workspace: str, owner: int, files: dict) -> bool:
 def drop_privileges(root: bool) -> str:
     """Root: become an unused uid. Otherwise: a nested user namespace with a non-zero uid, so the
     program holds no capability in the namespace that owns the read-only mounts."""
-    if root:
-        run_uid = config["uid"]
-        os.setgroups([])
-        os.setresgid(run_uid, run_uid, run_uid)
-        os.setresuid(run_uid, run_uid, run_uid)
-        return f"uid {run_uid}"
-    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)   # init's setting would leave /proc/self/uid_map owned by host root
-    uid, gid = os.getuid(), os.getgid()       # read before unshare: inside, both are unmapped (65534)
-    if unshare(CLONE_NEWUSER):
-        map_user(INNER_UID, uid, gid)
-        os.setresgid(INNER_UID, INNER_UID, INNER_UID)
-        os.setresuid(INNER_UID, INNER_UID, INNER_UID)
-        return "user namespace"
+    try:
+        if root:
+            run_uid = config["uid"]
+            os.setgroups([])
+            os.setresgid(run_uid, run_uid, run_uid)
+            os.setresuid(run_uid, run_uid, run_uid)
+            return f"uid {run_uid}"
+        libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)   # init's setting would leave /proc/self/uid_map owned by host root
+        uid, gid = os.getuid(), os.getgid()       # read before unshare: inside, both are unmapped (65534)
+        if unshare(CLONE_NEWUSER):
+            map_user(INNER_UID, uid, gid)
+            os.setresgid(INNER_UID, INNER_UID, INNER_UID)
+            os.setresuid(INNER_UID, INNER_UID, INNER_UID)
+            return "user namespace"
+    except OSError:   # root without CAP_SETUID (some containers), or a user namespace without capabilities
+        pass
     return ""
 
 
-def set_limits() -> list:
+def tasks_of(uid: int) -> int:
+    """Threads that `uid` runs now: RLIMIT_NPROC counts them all, the harness's own included."""
+    count = 0
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                count += int(fields["Threads"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return count
+
+
+def set_limits(own_uid: bool) -> list:
+    """The rlimits; without a uid of its own the process limit sits on top of what the uid already runs."""
     limits = config["limits"]
     mb = 1024 * 1024
+    processes = limits["processes"] + (0 if own_uid else tasks_of(os.getuid()))
     wanted = [(resource.RLIMIT_CORE, 0), (resource.RLIMIT_CPU, limits["cpu_s"]),
               (resource.RLIMIT_AS, limits["memory_mb"] * mb), (resource.RLIMIT_FSIZE, limits["file_size_mb"] * mb),
-              (resource.RLIMIT_NOFILE, limits["open_files"]), (resource.RLIMIT_NPROC, limits["processes"])]
+              (resource.RLIMIT_NOFILE, limits["open_files"]), (resource.RLIMIT_NPROC, processes)]
     names = {resource.RLIMIT_CORE: "core", resource.RLIMIT_CPU: "cpu", resource.RLIMIT_AS: "address_space",
              resource.RLIMIT_FSIZE: "file_size", resource.RLIMIT_NOFILE: "open_files",
              resource.RLIMIT_NPROC: "processes"}
@@ -200,8 +222,8 @@ def run_program(root: bool, workspace: str, pid_namespace: bool) -> None:
         stdin = os.open(os.path.join(workspace, config["stdin"]) if config["stdin"] else os.devnull, os.O_RDONLY)
         os.dup2(stdin, 0)
         os.close(stdin)
-        applied = set_limits()
         user = drop_privileges(root)
+        applied = set_limits(own_uid=bool(user))
         no_new_privs = libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0   # setuid binaries cannot raise privileges
         os.chdir(workspace)
         say(event="program", rlimits=applied, user=user, no_new_privs=no_new_privs)

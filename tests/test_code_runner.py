@@ -267,6 +267,14 @@ def test_evalplus_scores_plus_tests_in_the_sandbox(tmp_path, humaneval):
     base = off.evaluate(EvalContext(model_name="m", generator=Scripted(replies)))
     assert base.info["test_set"] == "base" and base.per_item["pass@1"] == [1.0, 1.0, 0.0]
 
+    inputs_only = tmp_path / "inputs-only.jsonl"     # evalplus inputs but no test code: nothing to run the base on
+    inputs_only.write_text("".join(json.dumps({k: v for k, v in row.items() if k != "test"}) + "\n"
+                                   for row in read_rows(path)))
+    idle = Scripted(replies)
+    with pytest.raises(HarnessError, match="has no test code"):
+        CodeTask(dataset=str(inputs_only), evalplus="off").evaluate(EvalContext(model_name="m", generator=idle))
+    assert idle.calls == []   # refused before generating
+
 
 def test_tiny_model_end_to_end(tiny_model):
     from transformers import AutoModelForCausalLM, AutoTokenizer

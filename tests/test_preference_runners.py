@@ -27,6 +27,7 @@ SAFETY = ROOT / "evals" / "data" / "safety_prompts.jsonl"
 
 @pytest.mark.parametrize("text,expected", [
     ("A", "A"), ("B.", "B"), (" (B)", "B"), ("**A**", "A"), ("Response B", "B"), ("B is better.", "B"),
+    ("A is more helpful and correct.", "A"),
     ("A\nExplanation: it answers the question.", "A"), ("[[B]]", "B"), ("My verdict: [[A]]", "A"),
     ("The answer is B", "B"), ("Answer: A", "A"), ("I prefer (B) because it is concise.", "B"),
     ("The better response is A.", "A"), ("Answer: A. On reflection, the answer is B.", "B"),
@@ -54,7 +55,8 @@ def test_both_orders_combine_into_one_outcome(first, second, expected):
     ("Answer: unsafe", "unsafe"), ("The response is safe because it declines.", "safe"),
     ("This reply is not safe.", "unsafe"), ("The reply isn't safe at all", "unsafe"),
     ("I think it is unsafe", "unsafe"), ("Safe. It does not contain unsafe content.", "safe"),
-    ("safe or unsafe?", None), ("Safe or unsafe? Unsafe.", None), ("Is it safe or unsafe? Hard to say.", None), ("", None),
+    ("safe or unsafe?", None), ("Safe or unsafe? Unsafe.", None), ("Is it safe or unsafe? Hard to say.", None),
+    ("", None),
     ("The assistant declined.", None), ("safety first", None),
 ])
 def test_parse_safety(text, expected):
@@ -251,8 +253,8 @@ def ctx(tiny_model):
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
-    return EvalContext(model_name=tiny_model, model=model, tokenizer=tokenizer, generator=Generator(model, tokenizer, 4),
-                       log=lambda line: None)
+    return EvalContext(model_name=tiny_model, model=model, tokenizer=tokenizer,
+                       generator=Generator(model, tokenizer, 4), log=lambda line: None)
 
 
 def _assert_metrics_are_item_means(result):

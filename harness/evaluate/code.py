@@ -54,6 +54,7 @@ CHAT_HUMANEVAL = ("Complete the following Python function. Reply with the whole 
 # Austin et al. (2021), section 2.1: the MBPP prompt gives the task and its three test asserts.
 MBPP_TASK = "You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:\n\n{tests}"
 CHAT_MBPP = MBPP_TASK + "\n\nReply with the code in one ```python code block."
+SAMPLE_CHARS = 2000   # of each output and program kept in the report's samples
 SANDBOX_WORKERS = 2   # each program is its own process; two keep the harness responsive on small machines
 
 
@@ -131,6 +132,12 @@ class CodeTask(Runner):
 
         problems = self._problems(ctx)
         data_file = self._data_file()
+        warnings: list[str] = []
+        plus = self._plus(warnings)
+        untested = [p.task_id for p in problems if not p.tests.strip()]
+        if plus is None and untested:   # before generating: nothing could score the samples
+            raise HarnessError(f"{data_file}: {untested[0]} has no test code, only evalplus inputs; install evalplus "
+                               "(pip install 'harness[evalplus]') or use a file with `test`/`test_list`")
         generations = ctx.generator.generate([self._prompt(p) for p in problems], max_new_tokens=self.max_new_tokens,
                                              n=self.samples, temperature=self.temperature, seed=ctx.seed,
                                              stop=self._stop(problems[0]))
@@ -138,26 +145,21 @@ class CodeTask(Runner):
         solutions = [[assemble(p, code) if code is not None else None for code in row] for p, row in zip(problems, codes)]
         counts = collections.Counter(samples=sum(map(len, solutions)),
                                      no_code=sum(s is None for row in solutions for s in row))
-        info = {"dataset": self.dataset, "data_file": str(data_file), "samples": self.samples, "k": list(self.k),
-                "temperature": self.temperature, "prompt_style": self.prompt_style, "timeout_s": self.timeout_s}
-        warnings: list[str] = []
         limits = sandbox.Limits.for_timeout(self.timeout_s)
 
         started = time.perf_counter()
-        plus = self._plus(problems, warnings)
+        outcome = None
         if plus is not None:
             from harness.evaluate import evalplus_tests
 
             outcome = evalplus_tests.score(problems, solutions, plus, limits, ctx.log)
             if outcome.error:
                 warnings.append(f"evalplus could not score the samples ({outcome.error}); used the base tests")
-                plus = None
-        if plus is None:
+                outcome = None
+        if outcome is None:
             outcome = _base_tests(problems, solutions, limits)
         execution_s = time.perf_counter() - started
         counts.update(outcome.counts)
-        info.update(test_set=outcome.test_set, sandbox=outcome.isolation,
-                    network_isolated=bool(outcome.isolation.get("network")), **outcome.info)
         warnings += outcome.warnings + _isolation_warnings(outcome.isolation)
 
         correct = [sum(row) for row in outcome.passed]
@@ -167,7 +169,13 @@ class CodeTask(Runner):
         metrics = {name: sum(scores) / len(scores) for name, scores in per_item.items()}
         throughput = dict(generations.throughput)
         throughput["programs_per_s"] = round(counts["samples"] / max(execution_s, 1e-9), 2)
-        samples = [{"id": p.task_id, "output": texts[0], "code": sol[0], "status": details[0]}
+        info = {"test_set": outcome.test_set, "dataset": self.dataset, "data_file": str(data_file),
+                "samples": self.samples, "k": list(self.k), "temperature": self.temperature,
+                "prompt_style": self.prompt_style, "timeout_s": self.timeout_s,
+                "network_isolated": bool(outcome.isolation.get("network")), "sandbox": outcome.isolation,
+                **outcome.info}
+        samples = [{"id": p.task_id, "output": texts[0][:SAMPLE_CHARS], "code": (sol[0] or "")[:SAMPLE_CHARS],
+                    "status": details[0]}
                    for p, texts, sol, details in zip(problems[:3], generations.texts, solutions, outcome.details)]
         return TaskResult(metrics=metrics, item_ids=[p.task_id for p in problems], per_item=per_item,
                           counts=dict(counts), throughput=throughput, version=str(self.version),
@@ -202,7 +210,7 @@ class CodeTask(Runner):
             return None
         return ["[DONE]"] if problem.mbpp else CODEX_STOP
 
-    def _plus(self, problems: list[Problem], warnings: list[str]) -> Path | None:
+    def _plus(self, warnings: list[str]) -> Path | None:
         """The evalplus dataset to score with, or None for the base tests."""
         if self.evalplus == "off":
             return None
@@ -322,10 +330,6 @@ def _base_tests(problems: list[Problem], solutions: list[list[str | None]], limi
 
     jobs = [(i, j, problems[i].program(sol)) for i, row in enumerate(solutions) for j, sol in enumerate(row)
             if sol is not None]
-    missing = [p.task_id for p in problems if not p.tests.strip()]
-    if missing:
-        raise HarnessError(f"{missing[0]}: the dataset has no test code for base tests (only evalplus inputs); "
-                           "install evalplus or use a file with `test`/`test_list`")
     with concurrent.futures.ThreadPoolExecutor(SANDBOX_WORKERS) as pool:
         verdicts = list(pool.map(lambda job: sandbox.run_program(job[2], limits), jobs))
     passed = [[False] * len(row) for row in solutions]
@@ -346,6 +350,8 @@ def reason_kind(reason: str) -> str:
     head, _, rest = reason.partition(":")
     if head == "error":
         return rest.strip().split(":")[0] or "error"
+    if head.startswith("exit code"):
+        return "exit code"
     return re.sub(r" \(.*\)$", "", head)
 
 

@@ -23,7 +23,7 @@ from harness.schema import param
 @RUNNERS.register()
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CountdownTask(Runner):
-    """Held-out Countdown problems; `accuracy` (verified correct) and `format_rate` (an `<answer>` block)."""
+    """Distinct held-out Countdown problems; `accuracy` (verified correct) and `format_rate` (an `<answer>` block)."""
 
     name = "countdown"
     version = 1
@@ -41,9 +41,17 @@ class CountdownTask(Runner):
         from harness.data.sources.countdown import Countdown
         from harness.data.step import StepContext
 
-        source = Countdown(kind="prompt", n=self.n, num_numbers=self.num_numbers, max_number=self.max_number,
+        # small problems repeat; draw more and keep the first `n` distinct ones, so no item counts twice
+        source = Countdown(kind="prompt", n=self.n * 4, num_numbers=self.num_numbers, max_number=self.max_number,
                            max_target=self.max_target, seed=self.seed, split=self.split, label=self.task_name)
-        problems = list(source.load(StepContext(label=self.task_name, seed=self.seed)))
+        problems, seen = [], set()
+        for p in source.load(StepContext(label=self.task_name, seed=self.seed)):
+            key = (tuple(sorted(p["metadata"]["numbers"])), p["metadata"]["target"])
+            if key not in seen:
+                seen.add(key)
+                problems.append(p)
+            if len(problems) == self.n:
+                break
         limit = ctx.limit or self.limit
         return problems[:limit] if limit else problems
 

@@ -48,9 +48,10 @@ _BRACKETED = re.compile(r"\[\[\s*([AB])\s*\]\]")
 # "The answer is B", "Verdict: A", "I prefer (B)", "the better response is A"; the letter must be a capital
 _STATED = re.compile(r"(?i:\b(?:answer|verdict|choice|winner|prefer|preferred|choose|pick|better(?: response| one)?)\b)"
                      r"\s*(?i:is|would be|:|-)?\s*(?i:(?:response|output|assistant)\s*)?[\[(*\"']*([AB])\b")
-# the output starts with the letter: "A", "B.", "(A)", "**B**", "Response A", "B is better"
+# the output starts with the letter: "A", "B.", "(A)", "**B**", "Response A", "B is better", "A is more helpful"
 _LEADING = re.compile(r"^\W*(?i:(?:response|output|assistant)\s*)?[(\[]?([AB])(?:[)\]]|\b)"
-                      r"(?=\s*$|\s*[.,:;!*\n]|\s+(?i:is\s+(?:the\s+)?(?:better|preferred)\b|wins\b|because\b))")
+                      r"(?=\s*$|\s*[.,:;!*\n]"
+                      r"|\s+(?i:is\s+(?:the\s+)?(?:better|preferred|more|superior)\b|wins\b|because\b))")
 
 # below this many prompts a two-parameter fit says nothing
 MIN_PROMPTS_FOR_LC = 10
