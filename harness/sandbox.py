@@ -12,14 +12,19 @@ work inside the child):
 - rlimits on CPU seconds, address space, file size, processes and open files;
 - a network namespace with no interfaces (connections fail with "Network is unreachable");
 - a mount namespace in which every mount is read-only and the working directory is a
-  size-capped tmpfs, discarded afterwards (the host temp folder is removed too);
+  size-capped tmpfs, discarded afterwards (the host temp folder is removed too); /dev/shm
+  is a private tmpfs, so multiprocessing still works;
 - a fresh /proc, so neither the harness nor its environment can be seen, and an environment
-  of PATH, LANG, HOME and TMPDIR only;
+  of PATH, LANG, HOME, TMPDIR and the interpreter's own variables only;
 - an unprivileged identity: as root an unused uid (the kernel does not apply RLIMIT_NPROC to
-  root, and the uid owns no file), otherwise a nested user namespace.
+  root, and the uid owns no file), otherwise a nested user namespace; no_new_privs on top.
 
-The verdict records which of these were active (`isolation`, `network_isolated`), so a
-score from a weaker sandbox is never mistaken for one from a strong one.
+Protections the kernel refuses (no user namespaces for unprivileged users, a container
+without CAP_SYS_ADMIN) are skipped, and the verdict records which ones were active
+(`isolation`, `network_isolated`), so a score from a weaker sandbox is never mistaken for
+one from a strong one. Not covered: total memory is bounded per process (RLIMIT_AS), so a
+program may use up to `processes x memory_mb`; a cgroup would cap the sum, but needs a
+delegated cgroup that most machines do not give.
 """
 
 from __future__ import annotations
@@ -193,6 +198,11 @@ def _closed_prefixes() -> list[list[str]]:
     return found
 
 
+@functools.lru_cache(maxsize=1)
+def _boot_source() -> str:
+    return BOOT_SOURCE_PATH.read_text(encoding="utf-8")
+
+
 def _run(workspace: str, limits: Limits, files: list[str], has_stdin: bool) -> Verdict:
     root = os.geteuid() == 0
     uid = _run_uid() if root else os.getuid()
@@ -210,7 +220,7 @@ def _run(workspace: str, limits: Limits, files: list[str], has_stdin: bool) -> V
     start = time.perf_counter()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", BOOT_SOURCE_PATH.read_text(), json.dumps(config)],
+            [sys.executable, "-I", "-S", "-c", _boot_source(), json.dumps(config)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=workspace,
             env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, start_new_session=True, pass_fds=(report_write,))
     finally:

@@ -307,8 +307,9 @@ def main() -> None:
             files[name] = f.read()
     active = enter_namespaces(root)
     refused, tmpfs, exposed, shm = None, False, None, False
+    # private first: a mount made below a shared one would show up on the host too
+    active["mount"] = active["mount"] and mount(None, "/", None, MS_REC | MS_PRIVATE)
     if active["mount"]:
-        mount(None, "/", None, MS_REC | MS_PRIVATE)   # nothing done here propagates back to the host
         exposed = expose(config["expose"]) if config["expose"] else None
         os.makedirs(workspace, exist_ok=True)         # in case an exposed folder covered it
         refused = make_readonly(workspace)

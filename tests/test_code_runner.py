@@ -79,7 +79,8 @@ def test_extract_code_from_fenced_blocks():
     assert extract_code(fenced("def add(a, b):\n    return a + b"), "add") == "def add(a, b):\n    return a + b"
     usage_first = "```python\nprint(add(1, 2))\n```\nand the function:\n```python\ndef add(a, b):\n    return a+b\n```"
     assert extract_code(usage_first, "add") == "def add(a, b):\n    return a+b"   # the block that defines it
-    assert extract_code("```py\ndef add(a, b):\n    return a - b", "add") == "def add(a, b):\n    return a - b"  # unclosed
+    unclosed = "```py\ndef add(a, b):\n    return a - b"
+    assert extract_code(unclosed, "add") == "def add(a, b):\n    return a - b"
     assert extract_code("```\n\n```", "add") is None
     assert extract_code("```text\nx = 1\n```", "add") == "x = 1"     # no Python block: the first one
 
@@ -177,7 +178,7 @@ def test_scores_known_replies(humaneval):
 
 
 def test_pass_at_k_over_several_samples(humaneval):
-    p0, p1 = humaneval["HumanEval/0"], humaneval["HumanEval/1"]
+    p0 = humaneval["HumanEval/0"]
     replies = [[fenced(p0.prompt + p0.reference), "", "    return True", fenced(p0.prompt + p0.reference)],
                ["", "", "", ""]]
     task = CodeTask(limit=2, samples=4, k=(1, 2), temperature=0.8, timeout_s=5)
@@ -203,7 +204,8 @@ def test_mbpp_from_a_local_file(tmp_path):
                            "assert set(similar_elements((1, 2, 3, 4), (5, 4, 3, 7))) == set((3, 4))"],
              "test_setup_code": "", "challenge_test_list": []},
             {"task_id": 3, "text": "Write a python function to identify non-prime numbers.",
-             "code": "import math\ndef is_not_prime(n):\n    return any(n % i == 0 for i in range(2, int(math.sqrt(n)) + 1))",
+             "code": ("import math\ndef is_not_prime(n):\n"
+                      "    return any(n % i == 0 for i in range(2, math.isqrt(n) + 1))"),
              "test_list": ["assert is_not_prime(2) == False", "assert is_not_prime(10) == True"],
              "test_setup_code": "", "challenge_test_list": []}]
     path = tmp_path / "mbpp.jsonl"

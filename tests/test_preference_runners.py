@@ -16,7 +16,7 @@ from harness.evaluate import prompts as prompt_sets
 from harness.evaluate.judge_winrate import JudgeWinRate, combine, length_controlled, parse_preference
 from harness.evaluate.pairwise import outcome, tally, win_rate
 from harness.evaluate.reward_winrate import RewardWinRate
-from harness.evaluate.safety import HARM_AREAS, Safety, is_refusal, parse_safety, parse_yes_no
+from harness.evaluate.safety import HARM_AREAS, Safety, area_key, is_refusal, parse_safety, parse_yes_no
 from harness.evaluate.stats import mean
 
 CHAT = ROOT / "evals" / "data" / "chat_prompts.jsonl"
@@ -69,6 +69,11 @@ def test_parse_safety(text, expected):
 ])
 def test_parse_yes_no(text, expected):
     assert parse_yes_no(text) == expected
+
+
+def test_area_keys():
+    assert area_key("Suicide, Self-Harm, and Eating Disorders") == "suicide_self_harm_and_eating_disorders"
+    assert all(area_key(area) == area for area in HARM_AREAS) and area_key("--") == "other"
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -53,7 +53,7 @@ def canaries(tmp_path):
     in_repo = ROOT / f".sandbox-canary-{tag}"
     in_repo.mkdir()
     (in_repo / "keep.txt").write_text("precious")
-    absent = [Path("/tmp") / f"sandbox-probe-{tag}", ROOT / f"sandbox-probe-{tag}", Path.home() / f"sandbox-probe-{tag}"]
+    absent = [folder / f"sandbox-probe-{tag}" for folder in (Path("/tmp"), ROOT, Path.home())]
     yield {"outside": outside, "in_repo": in_repo, "absent": absent}
     shutil.rmtree(in_repo, ignore_errors=True)
     for path in absent:
@@ -202,7 +202,7 @@ def test_the_network_is_unreachable(protections):
         pytest.skip("this kernel allows no network namespace; the verdict says network_isolated: false")
     for attack in ("import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)",
                    "import socket; socket.getaddrinfo('pypi.org', 443)",
-                   "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x', ('8.8.8.8', 53))",
+                   "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('8.8.8.8', 53))",
                    "import urllib.request; urllib.request.urlopen('http://example.com', timeout=2)"):
         verdict = run(attack)
         assert verdict.status == "failed" and verdict.network_isolated, verdict
@@ -237,7 +237,8 @@ def test_secrets_in_the_harness_environment_are_not_readable(monkeypatch):
     assert verdict.status == "failed" and verdict.reason == "assertion failed: AssertionError: no secret found"
     assert SECRET not in verdict.stdout + verdict.stderr
     names = set(eval(verdict.stdout.splitlines()[0]))   # the program's environment, printed as a dict literal
-    assert names <= {"PATH", "LANG", "HOME", "TMPDIR", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "LC_CTYPE"}
+    assert names <= {"PATH", "LANG", "HOME", "TMPDIR", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH",
+                     "LC_CTYPE"}
 
 
 def test_huge_output_is_cut_and_does_not_stall_the_harness():

@@ -52,7 +52,8 @@ CODEX_STOP = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]
 CHAT_HUMANEVAL = ("Complete the following Python function. Reply with the whole function, including its signature "
                   "and any imports it needs, in one ```python code block.\n\n```python\n{prompt}\n```")
 # Austin et al. (2021), section 2.1: the MBPP prompt gives the task and its three test asserts.
-MBPP_TASK = "You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:\n\n{tests}"
+MBPP_TASK = ("You are an expert Python programmer, and here is your task: {text} "
+             "Your code should pass these tests:\n\n{tests}")
 CHAT_MBPP = MBPP_TASK + "\n\nReply with the code in one ```python code block."
 SAMPLE_CHARS = 2000   # of each output and program kept in the report's samples
 SANDBOX_WORKERS = 2   # each program is its own process; two keep the harness responsive on small machines
@@ -142,7 +143,8 @@ class CodeTask(Runner):
                                              n=self.samples, temperature=self.temperature, seed=ctx.seed,
                                              stop=self._stop(problems[0]))
         codes = [[extract_code(text, p.entry_point) for text in texts] for p, texts in zip(problems, generations.texts)]
-        solutions = [[assemble(p, code) if code is not None else None for code in row] for p, row in zip(problems, codes)]
+        solutions = [[assemble(p, code) if code is not None else None for code in row]
+                     for p, row in zip(problems, codes)]
         counts = collections.Counter(samples=sum(map(len, solutions)),
                                      no_code=sum(s is None for row in solutions for s in row))
         limits = sandbox.Limits.for_timeout(self.timeout_s)
@@ -251,7 +253,8 @@ _CODE_START = re.compile(r"^(?:def |async def |class |import |from \S+ import |@
 
 
 def _defines(code: str, entry_point: str) -> bool:
-    return bool(entry_point) and re.search(rf"^[ \t]*(?:async\s+)?def\s+{re.escape(entry_point)}\s*\(", code, re.M) is not None
+    pattern = rf"^[ \t]*(?:async\s+)?def\s+{re.escape(entry_point)}\s*\("
+    return bool(entry_point) and re.search(pattern, code, re.M) is not None
 
 
 def extract_code(text: str, entry_point: str = "") -> str | None:

@@ -46,7 +46,8 @@ from evalplus.evaluate import evaluate
 evaluate(dataset={dataset!r}, samples=os.path.abspath("samples.jsonl"), parallel=2, i_just_wanna_run=True)
 with open("samples_eval_results.json") as f:
     results = json.load(f)
-statuses = {{task: [[row["base_status"], row["plus_status"]] for row in rows] for task, rows in results["eval"].items()}}
+statuses = {{task: [[row["base_status"], row["plus_status"]] for row in rows]
+            for task, rows in results["eval"].items()}}
 sys.stdout.write("\\n" + {marker!r} + json.dumps({{"hash": results.get("hash"), "statuses": statuses}}) + "\\n")
 sys.stdout.flush()
 os._exit(0)
