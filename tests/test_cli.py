@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -70,31 +71,33 @@ def test_help_and_validate_do_not_import_heavy_libraries():
 
 def test_plan_shows_fingerprints_and_cache_hits(monkeypatch, capsys, tokenizer):
     monkeypatch.chdir(ROOT)
-    args = ["filtered_dpo", "data.sources.0.n=60", "data.steps.5.n=20"]
+    args = ["filtered_dpo", "data.sources.0.n=60", "data.steps.5.n=20", "stages.0.data.sources.0.n=40"]
     assert main(["plan", *args]) == 0
     before = capsys.readouterr().out
-    assert before.count("to run") == 8 and "dpo [trl_dpo, preference]  from embedded:smollm2-135m-instruct" in before
+    # 8 preference data operations + 3 for the SFT stage's own data
+    assert before.count("to run") == 11 and "sft [trl_sft, sft]  from embedded:smollm2-135m-instruct" in before
+    assert re.search(r"dpo \[trl_dpo, preference\]  from \S+/filtered_dpo/sft-[0-9a-f]{16}/final", before)
     assert main(["data", *args]) == 0
     capsys.readouterr()
     assert main(["plan", *args]) == 0
     after = capsys.readouterr().out
-    assert after.count("cached") == 8 and "to run" not in after
-    assert main(["plan", *args[:2], "data.steps.5.n=10"]) == 0
+    assert after.count("cached") == 11 and "to run" not in after
+    assert main(["plan", *args[:2], "data.steps.5.n=10", args[3]]) == 0
     changed = capsys.readouterr().out
-    assert changed.count("cached") == 6 and changed.count("to run") == 2
+    assert changed.count("cached") == 9 and changed.count("to run") == 2
 
 
 def test_run_prepares_data_then_trains(monkeypatch, capsys, workspace, tiny_model):
     monkeypatch.chdir(ROOT)
-    code = main(["run", "filtered_dpo", "data.sources.0.n=60", "data.steps.5.n=8", f"model={tiny_model}",
-                 "stages.0.args.max_steps=1"])
+    args = ["filtered_dpo", "data.sources.0.n=60", "data.steps.5.n=8", f"model={tiny_model}", "eval=",
+            "stages.0.data.sources.0.n=20", "stages.0.args.max_steps=1", "stages.1.args.max_steps=1"]
+    code = main(["run", *args])
     out = capsys.readouterr().out
     assert code == 0 and "wrote 8 preference examples" in out
     final = next((workspace / "runs" / "filtered_dpo").glob("dpo-*/final"))
     info = json.loads((final / "checkpoint.json").read_text())
     assert info["steps"] == 1 and info["data_rows"] == 8 and info["data_order"]["step"] == "length_curriculum"
-    assert main(["plan", "filtered_dpo", "data.sources.0.n=60", "data.steps.5.n=8", f"model={tiny_model}",
-                 "stages.0.args.max_steps=1"]) == 0
+    assert main(["plan", *args]) == 0
     assert f"fingerprint {info['fingerprint']}  finished" in capsys.readouterr().out
 
 

@@ -193,11 +193,11 @@ def test_cli_error_has_no_traceback_unless_debug(tmp_path):
 
 def test_suites_validate(tmp_path, capsys):
     suites = tmp_path / "evals"
-    write_recipe(suites, "name: s\ntasks:\n  - task: countdown\n    limit: 0\n", "s")
+    write_recipe(suites, "name: s\ntasks:\n  - task: countdown\n    runner: countdown\n    limit: 0\n", "s")
     assert main(["validate", str(suites)]) == 2
     err = capsys.readouterr().err
-    assert "s.yaml:4: tasks.0.limit: expected a value >= 1, got 0" in err
-    write_recipe(suites, "name: s\ntasks:\n  - task: countdown\n  - task: countdown\n", "s")
+    assert "s.yaml:5: tasks.0.limit: expected a value >= 1, got 0" in err
+    write_recipe(suites, "name: s\ntasks:\n  - {task: countdown, runner: countdown}\n  - {task: countdown, runner: countdown}\n", "s")
     assert main(["validate", str(suites)]) == 2
     assert "tasks.1.task: task 'countdown' appears twice" in capsys.readouterr().err
 
