@@ -66,3 +66,27 @@ def test_step_drops_contaminated_examples(tmp_path):
     assert len(kept) == 50 and ctx.drops == {"contaminated:heldout": 1}
     assert ctx.rejects[0]["eval_item"].startswith(evals[2][:30]) and ctx.counters["eval_items"] == 30
     assert step.identity()["against"][0]["sha"]  # the eval file's content keys the cache
+
+
+def test_step_protects_every_task_of_a_suite(tmp_path):
+    """`suite:` indexes each task's items (its own `index` fields) and names the task in the drop reason."""
+    from harness.data.sources.countdown import Countdown
+    from harness.data.step import StepContext
+
+    suite = tmp_path / "evals" / "guard.yaml"
+    suite.parent.mkdir()
+    body = ("name: guard\ntasks:\n  - {task: cd_heldout, runner: countdown, n: 30, num_numbers: [3], max_number: 40,"
+            " seed: 99}\n")
+    suite.write_text(body)
+    step = build(Step, {"step": "decontaminate", "suite": str(suite), "field": "prompt", "mode": "coverage",
+                        "ngram": 8, "coverage": 0.9}, Where(file="r.yaml"))
+    ctx = StepContext(label="t", seed=0)
+    load = lambda **kw: list(Countdown(kind="prompt", num_numbers=(3,), max_number=40, **kw).load(ctx))
+    leaked = load(n=30, seed=99, split="test")          # the suite's own problems
+    fresh = load(n=60, seed=5, split="train")           # disjoint by construction
+    kept, ctx = apply(step, fresh + leaked)
+    assert len(kept) == 60 and ctx.drops == {"contaminated:cd_heldout": 30}
+    assert ctx.counters["eval_items"] == 30
+    before = step.identity()["suite"]
+    suite.write_text(body.replace("seed: 99", "seed: 98"))
+    assert step.identity()["suite"] != before  # editing the suite re-runs the step
