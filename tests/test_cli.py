@@ -94,6 +94,8 @@ def test_run_prepares_data_then_trains(monkeypatch, capsys, workspace, tiny_mode
     code = main(["run", *args])
     out = capsys.readouterr().out
     assert code == 0 and "wrote 8 preference examples" in out
+    # one DPO step of batch 4 reaches half of the length-ordered data
+    assert "dpo: warning: max_steps=1 reads 4 of 8 rows in curriculum order (the shortest 50% only)" in out
     final = next((workspace / "runs" / "filtered_dpo").glob("dpo-*/final"))
     info = json.loads((final / "checkpoint.json").read_text())
     assert info["steps"] == 1 and info["data_rows"] == 8 and info["data_order"]["step"] == "length_curriculum"

@@ -56,7 +56,27 @@ def make_config(job, manifest: dict, **defaults):
         if job.stage.backend == "trl_rloo":
             args["shuffle_dataset"] = False
         job.log(f"{job.stage.name}: data order set by {manifest['order']['step']}; training reads it in order")
-    return build_config(job.stage, **args)
+    config = build_config(job.stage, **args)
+    reached = curriculum_reach(config, manifest)
+    if reached is not None and reached < manifest["rows"]:
+        end = {"ascending": "shortest", "descending": "longest"}.get(manifest["order"].get("order"), "first")
+        job.log(f"{job.stage.name}: warning: max_steps={config.max_steps} reads {reached} of {manifest['rows']} "
+                f"rows in curriculum order (the {end} {reached / manifest['rows']:.0%} only); sample fewer rows "
+                "or raise max_steps so training covers the whole curriculum")
+    return config
+
+
+def curriculum_reach(config, manifest: dict) -> int | None:
+    """How many rows of an ordered dataset `max_steps` reaches; None without an order or a step cap.
+
+    An ordered dataset truncated by `max_steps` trains on one end of the order only
+    (e.g. only the shortest problems), a distribution shift that is easy to miss.
+    """
+    if not manifest.get("order") or config.max_steps <= 0:
+        return None
+    per_step = config.per_device_train_batch_size * config.gradient_accumulation_steps * config.world_size
+    per_step //= max(1, getattr(config, "num_generations", 1) or 1)  # RLOO batches count completions
+    return min(manifest["rows"], config.max_steps * max(1, per_step))
 
 
 def load_tokenizer(job):
