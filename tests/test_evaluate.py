@@ -185,8 +185,10 @@ def test_recipe_ends_with_evaluation_and_make_eval_publishes(tmp_path, workspace
     assert "countdown" in done.stdout and "95% CI" in done.stdout and "decontamination: clean" in done.stdout
     board = json.loads((workspace / "leaderboard" / "leaderboard.json").read_text())
     assert sorted(len(b["rows"]) for b in board["boards"]) == [1, 2]
-    newest = max((r for b in board["boards"] for r in b["rows"]), key=lambda r: r["started"] + r["run_id"])
-    assert newest["tasks"]["countdown"]["n"] == 4
+    (limited,) = [b["rows"][0] for b in board["boards"] if b["fingerprint"] != trained["suite"]["fingerprint"]]
+    assert limited["model"]["checkpoint"] == str(final)
+    assert limited["tasks"]["countdown"]["n"] == 4, [(r["run_id"], r["tasks"]["countdown"]["n"])
+                                                     for b in board["boards"] for r in b["rows"]]
 
     # an unknown checkpoint folder and a missing CKPT are one-line errors with exit code 2
     missing = _eval_cli(str(tmp_path / "nope"), "--suite", str(tmp_path / "evals" / "tiny.yaml"))
