@@ -366,8 +366,13 @@ def _judge(streams: dict, timed_out: bool, wall: float, limits: Limits) -> Verdi
 
 
 def _error_reason(stderr: str, code: int) -> str:
-    """A short reason from the program's last stderr line, e.g. 'permission denied: PermissionError: ...'."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    """A short reason from the program's last unindented stderr line, e.g. 'permission denied: PermissionError: ...'.
+
+    Unindented, because forked children's tracebacks interleave and may end on a frame line
+    ("  File ...", the source line) rather than on the exception itself.
+    """
+    lines = [line.rstrip() for line in stderr.splitlines()
+             if line.strip() and not line[0].isspace() and not line.startswith("Traceback (most recent call last)")]
     last = lines[-1] if lines else ""
     for pattern, reason in ERROR_REASONS:
         if re.search(pattern, last):

@@ -241,6 +241,17 @@ def test_secrets_in_the_harness_environment_are_not_readable(monkeypatch):
                      "LC_CTYPE"}
 
 
+def test_the_reason_comes_from_the_exception_line_when_tracebacks_interleave():
+    # two forked children's tracebacks, interleaved so that the text ends on a frame line
+    stderr = ("Traceback (most recent call last):\nTraceback (most recent call last):\n"
+              '  File "/tmp/w/program.py", line 3, in <module>\n'
+              "BlockingIOError: [Errno 11] Resource temporarily unavailable\n"
+              '  File "/tmp/w/program.py", line 3, in <module>\n    os.fork()\n')
+    assert sandbox._error_reason(stderr, 1) == \
+        "process limit: BlockingIOError: [Errno 11] Resource temporarily unavailable"
+    assert sandbox._error_reason("  indented only\n", 3) == "exit code 3"
+
+
 def test_huge_output_is_cut_and_does_not_stall_the_harness():
     flood = run("""
         import sys
