@@ -274,7 +274,7 @@ def lm_eval_overhead(limit: int = 24, batch_size: int = 8, repeats: int = 3, nai
     size given to `simple_evaluate` instead, where it does not reach a model object).
     Returns the in-process/CLI ratio of the evaluate wall times.
     """
-    from harness.evaluate.lm_eval import TASKS_DIR
+    from harness.evaluate.lm_eval_tasks import TASKS_DIR
     from harness.models import model_location
 
     model = model_location("embedded:smollm2-135m-instruct")
@@ -371,7 +371,8 @@ def main(argv=None) -> int:
     return 0
 
 
-SECTIONS = {"lm_eval_overhead": lm_eval_overhead, "decontamination": decontamination_only}   # sections that run alone with --section
+# sections that run alone with --section
+SECTIONS = {"lm_eval_overhead": lm_eval_overhead, "decontamination": decontamination_only}
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ import pytest
 from harness import sandbox
 from harness.errors import FieldError, HarnessError
 from harness.evaluate import EvalContext
-from harness.evaluate.code import (CodeTask, Problem, assemble, bundled_humaneval, extract_code, load_problems,
-                                   pass_at_k, read_rows, reason_kind)
+from harness.evaluate.code import CodeTask, assemble, extract_code, pass_at_k, reason_kind
+from harness.evaluate.code_problems import Problem, bundled_humaneval, load_problems, read_rows
 from harness.evaluate.generate import Generations
 
 LIMITS = sandbox.Limits.for_timeout(5)

@@ -12,7 +12,8 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.evaluate import EvalContext
-from harness.evaluate.lm_eval import TASKS_DIR, LmEvalTask, _absolute_data_paths, _number
+from harness.evaluate.lm_eval import LmEvalTask, _number
+from harness.evaluate.lm_eval_tasks import TASKS_DIR, _absolute_data_paths
 from harness.recipe import load_suite
 
 DATA = TASKS_DIR / "instruction_format.jsonl"

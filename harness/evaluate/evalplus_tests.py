@@ -90,7 +90,8 @@ def plus_dataset(data_file: Path, dataset: str) -> Path | None:
 def score(problems, solutions, plus_path: Path, limits, log=print):
     """Run evalplus on the samples in one sandboxed program; an Outcome with `error` set when it cannot."""
     from harness import sandbox
-    from harness.evaluate.code import Outcome, read_rows
+    from harness.evaluate.code import Outcome
+    from harness.evaluate.code_problems import read_rows
 
     rows = {str(r["task_id"]): r for r in read_rows(plus_path)}
     empty = Outcome("plus", [], [], {}, {})

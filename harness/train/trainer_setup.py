@@ -26,8 +26,7 @@ def load_data(job):
     manifest = json.loads((job.data_dir / "manifest.json").read_text())
     dataset = datasets.load_from_disk(str(job.data_dir / "dataset"))
     batch = int(job.stage.args.get("per_device_train_batch_size", 8))
-    # RLOO's batch counts completions: num_generations of them per prompt
-    needed = max(1, batch // int(job.stage.args.get("num_generations", 1)))
+    needed = prompts_per_batch(batch, job.stage.args.get("num_generations"))
     if len(dataset) < needed:
         raise HarnessError(f"stage '{job.stage.name}': {len(dataset)} training examples is fewer than one batch "
                            f"(per_device_train_batch_size={batch}); add data or lower the batch size")
@@ -74,9 +73,13 @@ def curriculum_reach(config, manifest: dict) -> int | None:
     """
     if not manifest.get("order") or config.max_steps <= 0:
         return None
-    per_step = config.per_device_train_batch_size * config.gradient_accumulation_steps * config.world_size
-    per_step //= max(1, getattr(config, "num_generations", 1) or 1)  # RLOO batches count completions
-    return min(manifest["rows"], config.max_steps * max(1, per_step))
+    batch = config.per_device_train_batch_size * config.gradient_accumulation_steps * config.world_size
+    return min(manifest["rows"], config.max_steps * prompts_per_batch(batch, getattr(config, "num_generations", None)))
+
+
+def prompts_per_batch(batch: int, num_generations: int | None) -> int:
+    """Dataset rows one batch reads: RLOO's batch counts completions, `num_generations` per prompt."""
+    return max(1, batch // max(1, int(num_generations or 1)))
 
 
 def load_tokenizer(job):

@@ -19,7 +19,6 @@ from harness.errors import HarnessError
 from harness.schema import param
 
 
-
 def eval_text(example: dict, answers: bool) -> str:
     """What of an eval item is indexed: its prompt, plus its reference answer if asked."""
     text = ex.prompt_text(example)
