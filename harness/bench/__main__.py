@@ -1,0 +1,40 @@
+"""`make bench`: speed and quality figures, each printed beside a baseline measured in the same run,
+because shared machines are noisy. One module per section; `--section NAME` runs one alone."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+# section name -> "module:function"; each function takes the parsed arguments. "all" runs them in order.
+SECTIONS = {
+    "data_pipeline": "harness.bench.data_pipeline:run",
+    "lm_eval_overhead": "harness.bench.lm_eval_overhead:run",
+}
+# sections that run only when asked for by name (parts of another section, or slow variants)
+EXTRA = {
+    "decontamination": "harness.bench.data_pipeline:decontamination_only",
+}
+
+
+def section(name: str):
+    module, function = {**SECTIONS, **EXTRA}[name].split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=200_000, help="corpus size")
+    p.add_argument("--dup-fraction", type=float, default=0.05)
+    p.add_argument("--words", type=int, default=150, help="mean words per response")
+    p.add_argument("--baseline-n", type=int, default=None,
+                   help="run the datasketch baseline on the first N rows only (default: all)")
+    p.add_argument("--section", choices=["all", *SECTIONS, *EXTRA], default="all", help="run one section only")
+    args = p.parse_args(argv)
+    for name in SECTIONS if args.section == "all" else [args.section]:
+        section(name)(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
