@@ -6,6 +6,18 @@ with + - * / and evaluates to the target. Scoring follows TinyZero
 (Pan et al., 2025): a small format score for a well-formed but wrong answer,
 1.0 for a correct one. Expressions are evaluated with exact fractions over a
 parsed AST, never with `eval`.
+
+Two scoring modes (`CountdownReward.mode`):
+
+- `lenient` (the default, and what the eval runner and the data generator use): the last
+  `<answer>` block anywhere in the completion, exact rational arithmetic with + - * / only.
+- `tinyzero`: scores exactly as TinyZero's `compute_score` does, for runs that must be comparable
+  with published TinyZero / CS224R numbers. It reads only the completion's **last line**, so an
+  answer followed by a newline and anything else scores 0; it evaluates with Python's float
+  semantics (tolerance 1e-5), so `**` and `//`, which pass TinyZero's character whitelist, are
+  operators there. Evaluation is still over a parsed AST, never `eval`, and an exponent too large
+  to compute scores as a malformed answer instead of hanging. TinyZero also cuts the decoded
+  prompt off at "Assistant:"; TRL passes only the completion, so that step does not apply.
 """
 
 from __future__ import annotations
@@ -15,6 +27,7 @@ import dataclasses
 import itertools
 import re
 from fractions import Fraction
+from typing import Literal
 
 from harness.rewards import REWARDS, Reward, completion_text
 from harness.schema import param
@@ -78,6 +91,43 @@ def score(completion: str, numbers: list[int], target: int, format_score: float 
     """TinyZero reward: 1.0 if correct, `format_score` if well-formed, else 0."""
     verdict = verify(completion, numbers, target)
     return 1.0 if verdict.correct else (format_score if verdict.formatted else 0.0)
+
+
+def score_tinyzero(completion: str, numbers: list[int], target: int, format_score: float = 0.1) -> float:
+    """TinyZero's `compute_score` semantics (see the module docstring): last line only, float
+    arithmetic with a 1e-5 tolerance; 0 without an answer, `format_score` for a wrong one."""
+    found = re.findall(r"<answer>(.*?)</answer>", completion.split("\n")[-1])
+    if not found:
+        return 0.0
+    expression = found[-1].strip()
+    if sorted(int(n) for n in re.findall(r"\d+", expression)) != sorted(numbers):
+        return format_score
+    if not _ALLOWED.match(expression):
+        return format_score
+    try:
+        value = _evaluate_float(ast.parse(expression, mode="eval").body)
+    except (ValueError, SyntaxError, ArithmeticError, RecursionError, TypeError):
+        return format_score
+    return 1.0 if abs(value - target) < 1e-5 else format_score
+
+
+_FLOAT_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+              ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b, ast.Pow: lambda a, b: a ** b}
+
+
+def _evaluate_float(node):
+    """Python's own arithmetic on the whitelisted grammar (what `eval` would compute)."""
+    if isinstance(node, ast.BinOp) and type(node.op) in _FLOAT_OPS:
+        left, right = _evaluate_float(node.left), _evaluate_float(node.right)
+        if isinstance(node.op, ast.Pow) and abs(right) > 64 and abs(left) > 1:
+            raise ValueError("exponent too large")
+        return _FLOAT_OPS[type(node.op)](left, right)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _evaluate_float(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return node.value
+    raise ValueError("not an arithmetic expression")
 
 
 # ------------------------------------------------------------------ solver
@@ -148,14 +198,21 @@ def _strip_parens(expression: str) -> str:
 @REWARDS.register()
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CountdownReward(Reward):
-    """TinyZero reward on `numbers`/`target` columns: 1.0 correct, `format_score` well-formed."""
+    """TinyZero reward on `numbers`/`target` columns: 1.0 correct, `format_score` well-formed.
+
+    `mode: tinyzero` reproduces TinyZero's `compute_score` exactly (last line only, float
+    arithmetic); the default `lenient` is the verifier the eval suite scores with."""
 
     name = "countdown"
 
     format_score: float = param(0.1, ge=0.0, le=1.0, help="reward for a well-formed but wrong answer")
+    mode: Literal["lenient", "tinyzero"] = param(
+        "lenient", help="lenient: the eval verifier; tinyzero: TinyZero's compute_score (last line only)")
 
     def make(self, resolve):
+        scorer = score_tinyzero if self.mode == "tinyzero" else score
+
         def countdown(completions, numbers, target, **_):
-            return [score(completion_text(c), list(n), int(t), self.format_score)
+            return [scorer(completion_text(c), list(n), int(t), self.format_score)
                     for c, n, t in zip(completions, numbers, target)]
         return countdown
