@@ -35,6 +35,12 @@ class Step(Component, abc.ABC):
         """What, beyond the step's parameters, pins its output (e.g. the content of files it reads)."""
         return {}
 
+    def model_refs(self) -> tuple[str, ...]:
+        """Models this step loads through `ctx.models` (an earlier stage's name, `base`, a local path
+        or a hub id). Their fingerprints join the step's cache key, and a stage whose data names an
+        earlier stage is prepared only once that stage has trained."""
+        return ()
+
     @abc.abstractmethod
     def apply(self, examples: Iterable[dict], ctx: "StepContext") -> Iterator[dict]:
         """Yield the examples this step keeps."""
@@ -48,6 +54,8 @@ class StepContext:
     seed: int
     tokenizer_factory: Callable[[], Any] | None = None
     keep_rejects: bool = True
+    #: loads the models named by the step's `model_refs()`: `ctx.models.load(name) -> (model, tokenizer)`
+    models: Any = None
     drops: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     counters: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     rejects: list = dataclasses.field(default_factory=list)
