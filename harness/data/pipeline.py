@@ -41,8 +41,12 @@ class DataResult:
     order: dict | None  # the step that fixed the row order, if any
 
 
-def plan(data, seed: int, tokenizer_id: str) -> list[Node]:
-    """The nodes of a data config and their fingerprints (cheap: no data is read)."""
+def plan(data, seed: int, tokenizer_id: str, model_ids: Callable[[str], str] | None = None) -> list[Node]:
+    """The nodes of a data config and their fingerprints (cheap: no data is read).
+
+    `model_ids` maps a model a step loads (`step.model_refs()`) to its fingerprint, so on-policy
+    data is regenerated exactly when the model it samples from changes."""
+    model_ids = model_ids or (lambda ref: ref)
     nodes = []
     for source in data.sources:
         fp = fingerprint("source", source.name, source.version, plain(source), source.identity(), seed)
@@ -50,7 +54,9 @@ def plan(data, seed: int, tokenizer_id: str) -> list[Node]:
     previous = fingerprint("sources", [n.fingerprint for n in nodes])
     for i, step in enumerate(data.steps, start=1):
         tokenizer = tokenizer_id if step.uses_tokenizer else None
-        previous = fingerprint(previous, step.name, step.version, plain(step), step.identity(), seed, tokenizer)
+        models = [model_ids(ref) for ref in step.model_refs()]
+        previous = fingerprint(previous, step.name, step.version, plain(step), step.identity(), seed, tokenizer,
+                               *([models] if models else []))
         nodes.append(Node(f"{i}:{step.name}", step, previous, False))
     return nodes
 
@@ -60,11 +66,14 @@ def data_fingerprint(nodes: list[Node]) -> str:
 
 
 def run(data, seed: int, tokenizer_id: str, tokenizer_factory: Callable | None,
-        cache_dir: Path | None = None, log: Callable[[str], None] = lambda _: None) -> DataResult:
+        cache_dir: Path | None = None, log: Callable[[str], None] = lambda _: None,
+        models=None) -> DataResult:
+    """Run (or replay from cache) every node; `models` loads what model-reading steps name
+    (`harness.data.step_models.StepModels`) and gives their fingerprints."""
     cache_dir = Path(cache_dir or paths.cache_root())
     if tokenizer_factory is not None:  # load at most once per run, and only if a step needs it
         tokenizer_factory = functools.cache(tokenizer_factory)
-    nodes = plan(data, seed, tokenizer_id)
+    nodes = plan(data, seed, tokenizer_id, models.identity if models else None)
     examples: list[dict] = []
     all_stats, order = [], None
     for node in nodes:
@@ -73,7 +82,7 @@ def run(data, seed: int, tokenizer_id: str, tokenizer_factory: Callable | None,
             output, stats = cache.load(cache_dir, node.fingerprint, inputs)
             stats = {**stats, "cached": True}
         else:
-            output, stats = _compute(node, inputs, seed, tokenizer_factory, data.write_rejects, cache_dir)
+            output, stats = _compute(node, inputs, seed, tokenizer_factory, data.write_rejects, cache_dir, models)
         log(_summary(node, stats))
         all_stats.append(stats)
         examples = examples + output if node.is_source else output
@@ -84,8 +93,9 @@ def run(data, seed: int, tokenizer_id: str, tokenizer_factory: Callable | None,
     return DataResult(examples, data_fingerprint(nodes), nodes, all_stats, order)
 
 
-def _compute(node: Node, inputs, seed, tokenizer_factory, keep_rejects, cache_dir) -> tuple[list, dict]:
-    ctx = StepContext(label=node.label, seed=seed, tokenizer_factory=tokenizer_factory, keep_rejects=keep_rejects)
+def _compute(node: Node, inputs, seed, tokenizer_factory, keep_rejects, cache_dir, models) -> tuple[list, dict]:
+    ctx = StepContext(label=node.label, seed=seed, tokenizer_factory=tokenizer_factory, keep_rejects=keep_rejects,
+                      models=models)
     start = time.perf_counter()
     if node.is_source:
         output = list(node.component.load(ctx))
