@@ -76,8 +76,10 @@ def run(data, seed: int, tokenizer_id: str, tokenizer_factory: Callable | None,
     nodes = plan(data, seed, tokenizer_id, models.identity if models else None)
     examples: list[dict] = []
     all_stats, order = [], None
-    for node in nodes:
+    for i, node in enumerate(nodes):
         inputs = None if node.is_source else examples
+        if not node.is_source and nodes[i - 1].is_source:  # sources loaded: check before any step runs
+            _check_metadata(nodes[i:], examples)
         if cache.exists(cache_dir, node.fingerprint):
             output, stats = cache.load(cache_dir, node.fingerprint, inputs)
             stats = {**stats, "cached": True}
@@ -111,6 +113,19 @@ def _compute(node: Node, inputs, seed, tokenizer_factory, keep_rejects, cache_di
              "dropped": dict(ctx.drops), "counters": dict(ctx.counters), "seconds": round(seconds, 3)}
     cache.save(cache_dir, node.fingerprint, inputs, output, stats, ctx.rejects)
     return output, {**stats, "cached": False}
+
+
+def _check_metadata(nodes: list[Node], examples: list[dict]) -> None:
+    """Fail in one line, before any generation work, when a later step needs task metadata (a
+    verifier's `numbers`/`target`) that the sources do not give."""
+    for node in nodes:
+        needed = node.component.required_metadata()
+        for example in examples if needed else ():
+            missing = [k for k in needed if k not in example.get("metadata", {})]
+            if missing:
+                raise HarnessError(f"step {node.label} needs metadata {', '.join(missing)}, which source "
+                                   f"'{example['source']}' does not give (example {example['id']}); use a "
+                                   f"source that carries it, or a scorer that does not need it")
 
 
 def _summary(node: Node, stats: dict) -> str:

@@ -30,10 +30,19 @@ class Step(Component, abc.ABC):
     sets_order: ClassVar[bool] = False
     #: the step may add rows (oversampling); others may only keep or drop
     adds_rows: ClassVar[bool] = False
+    #: what the step adds to examples for later steps ("candidates", "scores") and what it needs
+    #: from earlier ones; a recipe whose steps need something no earlier step provides fails validation
+    provides: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[str, ...]] = ()
 
     def identity(self) -> dict:
         """What, beyond the step's parameters, pins its output (e.g. the content of files it reads)."""
         return {}
+
+    def required_metadata(self) -> tuple[str, ...]:
+        """Metadata fields every input example must carry (`numbers`/`target` for a Countdown
+        verifier); checked once the sources are loaded, before any step runs."""
+        return ()
 
     def model_refs(self) -> tuple[str, ...]:
         """Models this step loads through `ctx.models` (an earlier stage's name, `base`, a local path

@@ -13,9 +13,11 @@ Both responses are checked with the shared verifier before they are emitted.
 `num_numbers: [2]` gives easy problems; TinyZero's setting is `[3, 4]`.
 
 `split` partitions the problem space itself: a problem (its sorted numbers and
-target) belongs to `test` when its hash falls in the held-out tenth, so
-training data (`split: train`, the default) and the eval suite's problems
-(`split: test`) are disjoint by construction, whatever seeds they use.
+target) belongs to `test` when its hash falls in one held-out tenth and to
+`validation` when it falls in another, so training data (`split: train`, the
+default), the problems hyperparameters are tuned on (`validation`) and the
+eval suite's problems (`test`) are disjoint by construction, whatever seeds
+they use.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class Countdown(Source):
     """Generated Countdown problems with an exact solver and verified answers."""
 
     name = "countdown"
-    version = 2
+    version = 3   # 3: a validation tenth taken out of train
 
     kind: Literal["prompt", "sft", "preference"] = "prompt"
     n: int = param(1000, ge=1, help="number of problems to generate")
@@ -63,7 +65,8 @@ class Countdown(Source):
     rejected_kinds: tuple[RejectedKind, ...] = param(list(REJECTED_KINDS),
                                                      help="failure modes used for rejected answers")
     seed: int | None = param(None, help="generator seed (default: the recipe seed)")
-    split: Literal["train", "test", "all"] = param("train", help="train and test problems never overlap")
+    split: Literal["train", "validation", "test", "all"] = param(
+        "train", help="train, validation and test problems never overlap; tune on validation, report on test")
     label: str | None = None
 
     def __post_init__(self) -> None:
@@ -111,11 +114,15 @@ class Countdown(Source):
 
 
 def split_of(numbers: list[int], target: int) -> str:
-    """'test' for the held-out tenth of problems (by a stable hash), else 'train'."""
+    """'test' for one held-out tenth of problems (by a stable hash), 'validation' for another
+    tenth, else 'train'."""
     import hashlib
 
     key = f"{sorted(numbers)}:{target}".encode()
-    return "test" if hashlib.sha256(key).digest()[0] % 10 == 0 else "train"
+    return SPLITS.get(hashlib.sha256(key).digest()[0] % 10, "train")
+
+
+SPLITS = {0: "test", 1: "validation"}  # hash byte mod 10 -> split; the other eight tenths are `train`
 
 
 def _random_value(rng: random.Random, numbers: list[int]) -> int | None:

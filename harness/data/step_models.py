@@ -1,0 +1,100 @@
+"""The models data steps load: by name, once per run, with the fingerprints that key their output.
+
+A step names a model as `base` (the recipe's model), an earlier stage (its name), a local folder
+or a hub id. Its identity in cache keys is the stage's fingerprint, the base model's id and
+revision, a local checkpoint's recorded fingerprint (or its files' sizes and dates), or the hub id.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from harness.errors import HarnessError, one_line
+from harness.fingerprint import fingerprint
+
+BASE = "base"
+
+
+class StepModels:
+    """`load(name)` -> (model, tokenizer), cached; `identity(name)` -> fingerprint; `location(name)`."""
+
+    def __init__(self, base: str, base_identity: str, stages: dict[str, tuple[str, Path]],
+                 locate: Callable[[str], str]) -> None:
+        self.base, self.base_identity = base, base_identity
+        self.stages = stages          # stage name -> (fingerprint, final folder)
+        self.locate = locate          # embedded / path / hub id -> what from_pretrained takes
+        self._loaded: dict[tuple[str, str], tuple] = {}
+
+    @classmethod
+    def for_recipe(cls, recipe, plans=()) -> "StepModels":
+        from harness.models import model_location
+
+        base = recipe.model.name_or_path
+        identity = base + (f"@{recipe.model.revision}" if recipe.model.revision else "")
+        return cls(base, identity, {p.stage.name: (p.fingerprint, p.final_dir) for p in plans}, model_location)
+
+    def identity(self, name: str) -> str:
+        if name == BASE:
+            return self.base_identity
+        if name in self.stages:
+            return f"stage:{self.stages[name][0]}"
+        path = Path(name).expanduser()
+        if path.is_dir():
+            return _folder_identity(path)
+        return name
+
+    def stage_dependencies(self, names) -> list[str]:
+        """The earlier stages among `names` (what must be trained before this data can be built)."""
+        return [n for n in names if n in self.stages]
+
+    def location(self, name: str) -> str:
+        if name == BASE:
+            return self.locate(self.base)
+        if name in self.stages:
+            final = self.stages[name][1]
+            if not (final / "checkpoint.json").is_file():
+                raise HarnessError(f"model '{name}': stage '{name}' has not been trained yet ({final}); "
+                                   f"run the recipe (`harness run`) so it trains before this data is built")
+            return str(final)
+        return self.locate(name)
+
+    def load(self, name: str, kind: str = "causal"):
+        """(model, tokenizer) in eval mode: bfloat16 on a GPU, float32 on a CPU. `kind`: causal or reward."""
+        key = (name, kind)
+        if key not in self._loaded:
+            self._loaded[key] = _load(name, self.location(name), kind)
+        return self._loaded[key]
+
+
+def _load(name: str, location: str, kind: str):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    auto = AutoModelForSequenceClassification if kind == "reward" else AutoModelForCausalLM
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location)
+        model = auto.from_pretrained(location, dtype=torch.bfloat16 if device == "cuda" else torch.float32)
+    except (OSError, ValueError) as err:
+        raise HarnessError(f"model '{name}': cannot load it from {location} ({one_line(err)}); give a trained "
+                           f"stage, a local folder with weights and tokenizer, or a hub id with network "
+                           f"access") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if kind == "reward" and model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model.to(device).eval(), tokenizer
+
+
+def _folder_identity(path: Path) -> str:
+    """A local checkpoint's recorded fingerprint, else its files' names, sizes and dates."""
+    sidecar = path / "checkpoint.json"
+    if sidecar.is_file():
+        try:
+            return f"checkpoint:{json.loads(sidecar.read_text(encoding='utf-8'))['fingerprint']}"
+        except (ValueError, KeyError):
+            pass
+    files = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in path.iterdir() if p.is_file())
+    return f"folder:{fingerprint(str(path.resolve()), files)}"
