@@ -4,10 +4,16 @@ A card records where the data came from (sources, revisions, licences), what
 each step removed and why, the token-length distribution (a PNG histogram),
 chosen-vs-rejected length statistics for preference data (length bias is a
 known confounder of DPO; Park et al., 2024) and a few examples.
+
+A preference set built from scored candidates (`build_pairs`, `hard_negatives`: its pairs carry
+`metadata.pairing`) also gets a Pairs section and figure: candidates per prompt and the tie rate
+(from the building step's counters and drops), the chosen/rejected score and margin distributions,
+the length bias per rule, and the chosen-rejected similarity of hard negatives where measured.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -16,6 +22,8 @@ import yaml
 
 from harness.data import example as ex
 from harness.data.lengths import token_counts
+
+PAIRING = "pairing"  # metadata of pairs built from scored candidates (harness.data.steps.build_pairs)
 
 
 def _size_category(n: int) -> str:
@@ -66,9 +74,23 @@ def _stats(values: np.ndarray) -> str:
             f"{values.min()} | {values.max()}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Card:
+    text: str                   # the markdown, linking each figure as `<prefix>.<name>.png`
+    figures: dict[str, bytes]   # name -> PNG: `lengths` always, `pairs` for built preference sets
+
+
 def render(recipe_name: str, manifest: dict, examples: list[dict], tokenizer, png_name: str) -> tuple[str, bytes]:
-    """(markdown, histogram PNG bytes) for a prepared dataset."""
+    """(markdown, length histogram PNG bytes) for a prepared dataset; `render_card` gives every figure."""
+    prefix = png_name.removesuffix(".png").removesuffix(".lengths")
+    card = render_card(recipe_name, manifest, examples, tokenizer, prefix)
+    return card.text, card.figures["lengths"]
+
+
+def render_card(recipe_name: str, manifest: dict, examples: list[dict], tokenizer, prefix: str) -> Card:
+    """The card of a prepared dataset and its figures, linked as `<prefix>.<figure>.png`."""
     unit, lengths = _lengths(examples, tokenizer)
+    png_name = f"{prefix}.lengths.png"
     licenses = sorted({s.get("license") or "unknown" for s in manifest["sources"]})
     meta = {
         "pretty_name": f"{recipe_name} ({manifest['format']})",
@@ -105,9 +127,16 @@ def render(recipe_name: str, manifest: dict, examples: list[dict], tokenizer, pn
                 f"- chosen longer than rejected: {np.mean(chosen > rejected):.1%} of pairs; "
                 f"equal: {np.mean(chosen == rejected):.1%}",
                 f"- mean length difference (chosen - rejected): {np.mean(chosen - rejected):+.1f} {unit}"]
+    figures = {"lengths": histogram_png(lengths, unit)}
+    if any(e["kind"] == "preference" and PAIRING in e.get("metadata", {}) for e in examples):
+        from harness.data import pair_card
+
+        section, png = pair_card.section(manifest, examples, lengths, unit, f"{prefix}.pairs.png")
+        out += ["", *section]
+        figures["pairs"] = png
     out += ["", "## Examples", ""]
     for e in examples[:3]:
         shown = {k: e[k] for k in ("id", "source", "messages", "prompt", "chosen", "rejected") if k in e}
         text = json.dumps(shown, ensure_ascii=False, indent=1)
         out += ["```json", text[:1500] + ("\n..." if len(text) > 1500 else ""), "```", ""]
-    return "\n".join(out), histogram_png(lengths, unit)
+    return Card("\n".join(out), figures)

@@ -38,16 +38,18 @@ def prepare(recipe, stage=None, log=print) -> Path:
             except Exception as err:  # the card falls back to word counts and says so
                 log(f"card: lengths in words ({err})")
                 tok = None
-            text, png = card.render(card_name, manifest, result.examples, tok, f"{card_name}.lengths.png")
-            (tmp / "card.md").write_text(text)
-            (tmp / "lengths.png").write_bytes(png)
+            rendered = card.render_card(card_name, manifest, result.examples, tok, card_name)
+            (tmp / "card.md").write_text(rendered.text)
+            for figure, png in rendered.figures.items():  # lengths.png, and pairs.png for built pairs
+                (tmp / f"{figure}.png").write_bytes(png)
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         log(f"wrote {manifest['rows']} {fmt} examples to {folder}")
     else:
         log(f"reusing {folder}")
     cards = paths.cards_root()
     write_bytes(cards / f"{card_name}.md", (folder / "card.md").read_bytes())
-    write_bytes(cards / f"{card_name}.lengths.png", (folder / "lengths.png").read_bytes())
+    for png in sorted(folder.glob("*.png")):
+        write_bytes(cards / f"{card_name}.{png.name}", png.read_bytes())
     return folder
 
 
