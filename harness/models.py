@@ -96,6 +96,35 @@ def embedded_model_dir(name: str) -> Path:
     return folder
 
 
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json", "adapter_model.safetensors", "adapter_model.bin")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "vocab.json",
+                   "vocab.txt")
+
+
+def missing_model_files(folder: Path) -> list[str]:
+    """What a local checkpoint folder lacks for `from_pretrained` (empty when it looks complete):
+    its config, its weights (whole, sharded with an index, or a PEFT adapter) and its tokenizer."""
+    folder = Path(folder)
+    missing = []
+    if not (folder / "config.json").is_file() and not (folder / "adapter_config.json").is_file():
+        missing.append("config.json")
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        missing.append("weights (model.safetensors, pytorch_model.bin, or a sharded *.index.json)")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES) and not any(folder.glob("*.tiktoken")):
+        missing.append("tokenizer (tokenizer.json, tokenizer.model or vocab.json)")
+    return missing
+
+
+def check_model_folder(folder: Path, ref: str) -> None:
+    """One line naming what is missing, before anything is loaded (transformers would otherwise
+    fail later with an unrelated-looking tokenizer-conversion error)."""
+    missing = missing_model_files(folder)
+    if missing:
+        raise HarnessError(f"checkpoint '{ref}': {folder} has no {', no '.join(missing)}; give a complete "
+                           f"save_pretrained() folder, such as a stage's final/ (runs/<recipe>/<stage>-<fingerprint>/final)")
+
+
 def model_location(name_or_path: str) -> str:
     """What `from_pretrained` should be given: the converted folder for embedded models.
     A name written as a path must exist (otherwise the hub would be asked for it)."""

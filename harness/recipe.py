@@ -67,6 +67,15 @@ class DataConfig:
         if i is not None:
             raise FieldError(("sources", i), f"two sources are labelled '{self.sources[i].display_name}'; "
                                              f"set `label:` on one")
+        provided: set[str] = set()
+        for i, step in enumerate(self.steps):
+            missing = [need for need in step.requires if need not in provided]
+            if missing:
+                maker = {"candidates": "a `generate` step", "scores": "a `score` step"}
+                hint = " and ".join(maker.get(m, m) for m in missing)
+                raise FieldError(("steps", i), f"step '{step.name}' needs {' and '.join(missing)} from an earlier "
+                                               f"step; add {hint} before it")
+            provided.update(step.provides)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +89,8 @@ class StageConfig:
     init_from: str | None = param(None, help="an earlier stage to start from (default: the previous one)")
     reference: str | None = param(None, help="DPO reference: an earlier stage or a model id (default: the start)")
     rewards: tuple[Reward, ...] = param((), help="RLOO rewards, weighted by each entry's `weight`")
+    keep_checkpoints: bool = param(False, help="keep the checkpoint-N resume points (and one at the end of "
+                                               "training) after final/ is written; by default they are removed")
 
     def __post_init__(self) -> None:
         try:
@@ -123,6 +134,13 @@ class Recipe:
                 raise FieldError(("stages", i, "init_from"), f"'{stage.init_from}' is not an earlier stage"
                                  + did_you_mean(stage.init_from, names[:i]))
             self._check_format(i, stage)
+            data_key = ("stages", i, "data") if stage.data else ("data",)
+            for j, step in enumerate(self.data_for(stage).steps):  # data built from a stage's model
+                for ref in step.model_refs():
+                    if ref in names[i:]:
+                        raise FieldError((*data_key, "steps", j), f"'{ref}' is not an earlier stage than "
+                                         f"'{stage.name}', whose data this is; data can only sample from a "
+                                         f"stage that trains before it")
             refs = {("reference",): stage.reference}  # names of stages this one loads a model from
             refs.update({("rewards", j, "model"): getattr(r, "model", None) for j, r in enumerate(stage.rewards)})
             for key, ref in refs.items():
@@ -149,6 +167,11 @@ class Recipe:
 
 
 # ----------------------------------------------------------------- loading
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+HARNESS_RECIPES = CHECKOUT / "recipes"   # the shipped recipes, which a user's own recipe may extend
+HARNESS_EVALS = CHECKOUT / "evals"
+
 
 def recipes_root(path: Path) -> Path:
     """The `recipes/` folder a recipe lives in (for `extends:` by name), else its own folder."""
@@ -199,14 +222,27 @@ def load_tree(path: Path, seen: tuple = ()) -> tuple[dict, dict]:
 
 
 def _resolve_parent(name: str, child: Path, where) -> Path:
-    candidates = [child.parent / name, child.parent / f"{name}.yaml"]
-    root = recipes_root(child)
-    candidates += [root / name, root / f"{name}.yaml", *sorted(root.rglob(f"{Path(name).stem}.yaml"))]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    known = [p.stem for p in root.rglob("*.yaml")]
-    raise ConfigError(f"no recipe '{name}' to extend{did_you_mean(name, known)}",
+    """The recipe an `extends:` names: beside the child first, then (recursively) in the `recipes/`
+    folder the child lives in, then in the harness's own `recipes/`, so a recipe kept in a user's
+    project can extend a shipped one by name."""
+    child = child.resolve()
+    folders = [child.parent]
+    for root in (recipes_root(child), HARNESS_RECIPES.resolve()):
+        if root.is_dir() and root not in folders:
+            folders.append(root)
+    for i, folder in enumerate(folders):
+        candidates = [folder / name, folder / f"{name}.yaml", folder / f"{name}.yml"]
+        if i > 0:  # recipe folders are searched recursively, shallowest match first
+            stem = Path(name).name.removesuffix(".yaml").removesuffix(".yml")
+            found = [p for p in folder.rglob(f"{stem}.yaml") if "accelerate" not in p.relative_to(folder).parts]
+            candidates += sorted(found, key=lambda p: (len(p.parts), str(p)))
+        for candidate in candidates:
+            if candidate.is_file() and candidate.resolve() != child:
+                return candidate
+    known = {p.stem for p in child.parent.glob("*.yaml")} | {
+        p.stem for folder in folders[1:] for p in folder.rglob("*.yaml") if "accelerate" not in p.parts}
+    looked = f"beside it in {folders[0]}/" + "".join(f", then in {f}/ (recursively)" for f in folders[1:])
+    raise ConfigError(f"no recipe '{name}' to extend: looked {looked}{did_you_mean(name, known - {child.stem})}",
                       file=where[0], line=where[1], path=("extends",))
 
 
@@ -290,11 +326,12 @@ def check_suite(recipe: Recipe, path: Path, locations: dict) -> None:
     if recipe.eval is None:
         return
     folder = suites_dir(path)
-    if not (folder / f"{recipe.eval}.yaml").is_file():
-        known = [p.stem for p in folder.glob("*.yaml")]
+    folders = [folder] + ([HARNESS_EVALS] if HARNESS_EVALS.resolve() != folder.resolve() else [])
+    if not any((f / f"{recipe.eval}.yaml").is_file() for f in folders):  # where `harness eval` looks too
+        known = [p.stem for f in folders for p in f.glob("*.yaml")]
         file, line = locations.get(("eval",), (str(path), None))
-        raise ConfigError(f"no eval suite '{recipe.eval}' in {folder}/{did_you_mean(recipe.eval, known)}",
-                          file=file, line=line, path=("eval",))
+        raise ConfigError(f"no eval suite '{recipe.eval}' in {' or '.join(f'{f}/' for f in folders)}"
+                          f"{did_you_mean(recipe.eval, known)}", file=file, line=line, path=("eval",))
 
 
 def load_suite(path: str | Path) -> Suite:

@@ -19,13 +19,24 @@ Lines = dict  # key path (tuple) -> 1-based line number
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """Safe YAML, plus YAML 1.2 floats without a dot (`5e-6`), which PyYAML reads as strings
-    and which every learning rate in a recipe would otherwise trip over."""
+    """Safe YAML read the YAML 1.2 way where PyYAML still follows YAML 1.1:
+
+    - floats without a dot (`5e-6`) are numbers, not strings; every learning rate in a
+      recipe would otherwise trip over this;
+    - only `true` and `false` (any of the three capitalisations) are booleans. YAML 1.1
+      also reads `yes`, `no`, `on`, `off`, `y` and `n` as booleans, which turns TRL's own
+      spelling `save_strategy: no` into False ("False is not a valid SaveStrategy").
+    """
 
 
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float",
                               re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
                               list("-+0123456789."))
+_BOOL = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {  # the class now owns a copy (made by the call above): drop YAML 1.1 booleans
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 def parse_value(text: str):

@@ -148,7 +148,7 @@ def test_malformed_recipe_gives_one_line_exit_2(case, tmp_path, capsys):
 
 def test_errors_carry_line_numbers(tmp_path):
     path = write_recipe(tmp_path / "recipes", BASE.replace("flip_rate: 0.1", "flip_rate: 2"), "r")
-    line = next(i for i, l in enumerate(path.read_text().splitlines(), 1) if "flip_rate" in l)
+    line = next(i for i, l in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if "flip_rate" in l)
     with pytest.raises(ConfigError) as err:
         load(path)
     assert str(err.value).startswith(f"{path}:{line}: data.steps.2.flip_rate:")
@@ -208,3 +208,65 @@ def test_exponent_floats_parse_as_numbers(recipes):
     assert recipe.stages[0].args["learning_rate"] == 2e-5
     write_recipe(recipes, BASE.replace("args: {beta: 0.1}", "args: {beta: 1e-1}"), "exp")
     assert load(recipes / "exp.yaml").stages[0].args["beta"] == 0.1
+
+
+# ------------------------------------------------------------ YAML 1.2 booleans
+
+@pytest.mark.parametrize("text,value", [
+    ("no", "no"), ("yes", "yes"), ("on", "on"), ("off", "off"), ("y", "y"), ("n", "n"), ("NO", "NO"), ("Off", "Off"),
+    ("true", True), ("True", True), ("TRUE", True), ("false", False), ("False", False), ("FALSE", False),
+    ("tRUE", "tRUE"), ("1e-5", 1e-5), ("0", 0), ("null", None),
+])
+def test_only_true_and_false_are_booleans_in_files_and_overrides(text, value):
+    from harness.yaml_tree import load_text, parse_value
+
+    for parsed in (parse_value(text), load_text(f"key: {text}\n", "f.yaml")[0]["key"]):
+        assert parsed == value and type(parsed) is type(value)
+
+
+def test_save_strategy_no_validates_into_trls_config(recipes, tmp_path, capsys):
+    """TRL spells "never save" `save_strategy: no`; YAML 1.1 would turn it into False."""
+    import trl
+    from transformers.trainer_utils import SaveStrategy
+
+    write_recipe(recipes, BASE.replace("backend: trl_dpo\n    args: {beta: 0.1}",
+                                       "backend: trl_sft\n    args: {save_strategy: no, report_to: none}")
+                 .replace("kind: preference", "kind: sft").replace("    - step: label_noise\n      flip_rate: 0.1\n", ""),
+                 "no_saves")
+    for recipe in (load(recipes / "no_saves.yaml"), load(recipes / "base.yaml", ("stages.0.backend=trl_sft",
+                   "stages.0.args={}", "stages.0.args.save_strategy=no", "data.sources.0.kind=sft", "data.steps=[]"))):
+        args = dict(recipe.stages[0].args)
+        assert args["save_strategy"] == "no"
+        config = trl.SFTConfig(output_dir=str(tmp_path), use_cpu=True, **args)
+        assert config.save_strategy == SaveStrategy.NO
+    assert main(["validate", str(recipes / "no_saves.yaml")]) == 0
+    # and a boolean key now needs a real boolean, in a file or an override
+    assert main(["plan", str(recipes / "base.yaml"), "data.write_rejects=off"]) == 2
+    err = capsys.readouterr().err
+    assert "data.write_rejects: expected true or false, got 'off'" in err and len(err.strip().splitlines()) == 1
+    assert load(recipes / "base.yaml", ("data.write_rejects=false",)).data.write_rejects is False
+
+
+# ------------------------------------------------------------ extends: from a user's own project
+
+def test_a_recipe_outside_recipes_extends_a_shipped_one(tmp_path, monkeypatch):
+    project = tmp_path / "my_project"
+    mine = write_recipe(project, "extends: filtered_dpo\nseed: 5\n", "my_dpo")
+    monkeypatch.chdir(tmp_path)  # neither recipes/ nor evals/ here: both come from the harness
+    recipe = load(mine)
+    shipped = load(ROOT / "recipes" / "filtered_dpo.yaml")
+    assert recipe.name == "my_dpo" and recipe.seed == 5 and recipe.eval == "countdown"
+    assert recipe.stages == shipped.stages and recipe.data == shipped.data
+    assert main(["validate", str(mine)]) == 0
+    # a recipe of that name beside the file is found first
+    write_recipe(project, BASE, "filtered_dpo")
+    assert load(mine).stages[0].backend == "trl_dpo" and load(mine).data.sources[0].n == 50
+
+
+def test_extends_that_finds_nothing_says_where_it_looked(tmp_path, capsys):
+    mine = write_recipe(tmp_path / "my_project", "extends: filterd_dpo\n", "my_dpo")
+    assert main(["validate", str(mine)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert (f"extends: no recipe 'filterd_dpo' to extend: looked beside it in {mine.parent}/, then in "
+            f"{ROOT / 'recipes'}/ (recursively) (did you mean 'filtered_dpo'?)") in err

@@ -5,18 +5,31 @@ differs from its input: for each output row the input position it came from
 (-1 for a row the step created or changed) plus those new rows. Filters and
 reorderings, most steps, therefore cost a few bytes per row, and loading step
 k replays k cheap diffs over the cached source rows.
+
+Entries heal themselves. Each one records the size and xxh3 checksum of every
+file in it (`checksums.json`); an entry whose files no longer match (a file cut
+short by a crash before the data reached the disk, a partial copy of the cache,
+a stray edit) or cannot be read is reported in one warning line, removed, and
+counts as absent, so the step simply runs again. A corrupt entry never becomes
+an error that every later run trips over.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
+import xxhash
 
 from harness.atomic import atomic_dir
+from harness.errors import HarnessError, one_line
 
 ROWS, INDEX, STATS, REJECTS = "rows.parquet", "index.npy", "stats.json", "rejects.jsonl"
+CHECKSUMS = "checksums.json"
 
 
 def entry_dir(cache: Path, fp: str) -> Path:
@@ -24,7 +37,72 @@ def entry_dir(cache: Path, fp: str) -> Path:
 
 
 def exists(cache: Path, fp: str) -> bool:
-    return (entry_dir(cache, fp) / STATS).is_file()
+    """Whether a usable entry exists; a corrupt one is removed (with a warning) and reported absent."""
+    folder = entry_dir(cache, fp)
+    if not (folder / STATS).is_file():
+        return False
+    problem = verify(folder)
+    if problem is None:
+        return True
+    discard(folder, problem)
+    return False
+
+
+def verify(folder: Path) -> str | None:
+    """What is wrong with an entry (None if nothing): files against their recorded sizes and
+    checksums, or, for an entry written before checksums were kept, whether its files open."""
+    try:
+        recorded = json.loads((folder / CHECKSUMS).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return _check_readable(folder)
+    except (OSError, ValueError) as err:
+        return f"{CHECKSUMS} is unreadable ({one_line(err)})"
+    if not isinstance(recorded, dict):
+        return f"{CHECKSUMS} is not a mapping"
+    for name, expected in sorted(recorded.items()):
+        path = folder / name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return f"{name} is missing"
+        if size != expected.get("bytes"):
+            return f"{name} is {size} bytes, {expected.get('bytes')} were written"
+        if _file_checksum(path) != expected.get("xxh3"):
+            return f"{name} does not match its checksum"
+    return None
+
+
+def discard(folder: Path, problem: str) -> None:
+    """Warn in one line and remove a corrupt entry (renamed first, so no reader sees half of it)."""
+    print(f"warning: cache entry {folder} is corrupt ({problem}); removed it, the step runs again",
+          file=sys.stderr, flush=True)
+    doomed = folder.with_name(f".{folder.name}.corrupt-{os.getpid()}")
+    try:
+        folder.rename(doomed)
+    except OSError:
+        doomed = folder
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _check_readable(folder: Path) -> str | None:
+    import pyarrow.parquet as pq
+
+    try:
+        json.loads((folder / STATS).read_text(encoding="utf-8"))
+        pq.read_metadata(folder / ROWS)  # a cut-off parquet file has no footer
+        if (folder / INDEX).is_file():
+            np.load(folder / INDEX, mmap_mode="r")  # checks the header against the file's length
+    except Exception as err:  # any failure to open means the entry cannot be used
+        return f"unreadable ({one_line(err)})"
+    return None
+
+
+def _file_checksum(path: Path) -> str:
+    digest = xxhash.xxh3_64()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _write_rows(path: Path, rows: list[dict]) -> None:
@@ -55,17 +133,25 @@ def save(cache: Path, fp: str, inputs: list[dict] | None, outputs: list[dict], s
         with open(tmp / REJECTS, "w", encoding="utf-8") as f:
             for reject in rejects:
                 f.write(json.dumps(reject, ensure_ascii=False) + "\n")
-        (tmp / STATS).write_text(json.dumps(stats, indent=1))
+        (tmp / STATS).write_text(json.dumps(stats, indent=1), encoding="utf-8")
+        files = sorted(p for p in tmp.iterdir() if p.is_file())
+        checksums = {p.name: {"bytes": p.stat().st_size, "xxh3": _file_checksum(p)} for p in files}
+        (tmp / CHECKSUMS).write_text(json.dumps(checksums, indent=1), encoding="utf-8")
 
 
 def load(cache: Path, fp: str, inputs: list[dict] | None) -> tuple[list[dict], dict]:
-    """(output rows, stats) of a cached source or step."""
+    """(output rows, stats) of a cached source or step (one that `exists` has just verified)."""
     folder = entry_dir(cache, fp)
-    stats = json.loads((folder / STATS).read_text())
-    new_rows = _read_rows(folder / ROWS)
+    try:
+        stats = json.loads((folder / STATS).read_text(encoding="utf-8"))
+        new_rows = _read_rows(folder / ROWS)
+        index = None if inputs is None else np.load(folder / INDEX)
+    except Exception as err:  # changed since it was verified: remove it, so the next run recomputes it
+        discard(folder, f"unreadable: {one_line(err)}")
+        raise HarnessError(f"cache entry {folder} could not be read ({one_line(err)}); it has been removed: "
+                           f"run the same command again to recompute it") from None
     if inputs is None:
         return new_rows, stats
-    index = np.load(folder / INDEX)
     fresh = iter(new_rows)
     return [inputs[i] if i >= 0 else next(fresh) for i in index.tolist()], stats
 

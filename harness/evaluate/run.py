@@ -127,7 +127,7 @@ def find_suite(suite: str):
 
 def resolve_checkpoint(ref: str, log=print) -> Model:
     """A run folder (`.../final`, a stage folder, or a recipe's run folder), an embedded model or a hub id."""
-    from harness.models import model_location
+    from harness.models import check_model_folder, model_location
 
     if ref in ("base", "embedded"):
         ref = "embedded:smollm2-135m-instruct"
@@ -137,6 +137,7 @@ def resolve_checkpoint(ref: str, log=print) -> Model:
     path = Path(ref).expanduser()
     if path.is_dir():
         if ckpt.read(path) or (path / "config.json").is_file():
+            check_model_folder(path, ref)
             return Model(str(path), str(path), path)
         finals = sorted(path.glob("*final/" + ckpt.SIDECAR), key=lambda p: p.stat().st_mtime) or \
             sorted(path.glob("*/final/" + ckpt.SIDECAR), key=lambda p: p.stat().st_mtime)

@@ -1,24 +1,36 @@
-"""A local jsonl/json/parquet/csv file (optionally .gz), loaded with `datasets`."""
+"""A local jsonl/json/parquet/csv file (optionally .gz), loaded with `datasets`.
+
+A file that cannot be read (not UTF-8, a malformed JSON line, an empty file)
+stops the run with one line naming the file and the line to fix; its bad rows
+are never dropped quietly (see `_diagnose`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Literal
 
 import xxhash
 
 from harness.data.source import SOURCES, Source
-from harness.data.sources import _tabular
+from harness.data.sources import _diagnose, _tabular
 from harness.errors import FieldError, HarnessError, one_line
 from harness.schema import param
 
 _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
-def builder_for(path: str) -> str | None:
+def file_type(path: str) -> str | None:
+    """The data suffix of a path, compression removed: `a.jsonl.gz` -> `.jsonl`."""
     suffixes = [s for s in Path(path).suffixes if s not in (".gz", ".bz2", ".xz", ".zst")]
-    return _BUILDERS.get(suffixes[-1]) if suffixes else None
+    return suffixes[-1] if suffixes else None
+
+
+def builder_for(path: str) -> str | None:
+    return _BUILDERS.get(file_type(path))
 
 
 def file_hash(path: Path) -> str:
@@ -69,7 +81,38 @@ class Local(Source):
 
         path = self._file()
         try:
-            dataset = datasets.load_dataset(builder_for(self.path), data_files=str(path.resolve()), split="train")
+            with _quiet_datasets():
+                dataset = datasets.load_dataset(builder_for(self.path), data_files=str(path.resolve()), split="train")
         except Exception as err:
-            raise HarnessError(f"source '{self.display_name}': cannot read {self.path}: {one_line(err)}") from None
-        yield from _tabular.examples(dataset, self, ctx)
+            raise HarnessError(self._unreadable(path, err)) from None
+        try:
+            yield from _tabular.examples(dataset, self, ctx)
+        except UnicodeDecodeError as err:  # Arrow keeps invalid UTF-8 as is, until a row is first read
+            raise HarnessError(self._unreadable(path, err)) from None
+
+    def _unreadable(self, path: Path, err: Exception) -> str:
+        """One line: the file and line at fault where a second, careful read finds one, else the reader's error."""
+        problem = _diagnose.first_problem(path, file_type(self.path))
+        if problem is None:
+            while type(err).__name__ == "DatasetGenerationError" and err.__cause__ is not None:
+                err = err.__cause__  # "An error occurred while generating the dataset" says nothing
+            problem = f"cannot read {self.path}: {one_line(err)}"
+        return f"source '{self.display_name}': {problem}"
+
+
+@contextlib.contextmanager
+def _quiet_datasets():
+    """`datasets` logs its own copy of a read error (we report one line instead), and draws
+    progress bars that only clutter a log file; keep them where a person is watching a terminal."""
+    from datasets.utils import logging
+
+    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity(logging.CRITICAL)
+    if not sys.stderr.isatty():
+        logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()
