@@ -47,13 +47,13 @@ def record(**fields) -> dict:
 
 
 def write(folder: Path, info: dict) -> None:
-    (folder / SIDECAR).write_text(json.dumps(info, indent=1, default=str))
-    (folder / "README.md").write_text(model_card(info))
+    (folder / SIDECAR).write_text(json.dumps(info, indent=1, default=str), encoding="utf-8")
+    (folder / "README.md").write_text(model_card(info), encoding="utf-8")
 
 
 def read(folder: Path) -> dict | None:
     path = Path(folder) / SIDECAR
-    return json.loads(path.read_text()) if path.is_file() else None
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def model_card(info: dict) -> str:

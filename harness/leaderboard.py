@@ -45,7 +45,7 @@ def _validator():
     from jsonschema import Draft202012Validator
 
     try:
-        schema = json.loads(SCHEMA_PATH.read_text())
+        schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise HarnessError(f"{SCHEMA_PATH}: cannot read the run record schema ({err}); restore it from the "
                            "repository") from None
@@ -191,7 +191,7 @@ def _locked(root: Path):
     """Hold an exclusive lock on `<root>/.lock` for one read-modify-write of the leaderboard."""
     try:
         root.mkdir(parents=True, exist_ok=True)
-        handle = open(root / LOCK_NAME, "a")
+        handle = open(root / LOCK_NAME, "a", encoding="utf-8")
     except OSError as err:
         raise HarnessError(f"{root}: cannot open the leaderboard folder ({err.strerror}); check the path and its "
                            "permissions, or set HARNESS_LEADERBOARD") from None
@@ -208,7 +208,7 @@ def _read(root: Path) -> dict:
     if not path.exists():
         return {"schema_version": SCHEMA_VERSION, "boards": []}
     try:
-        board = json.loads(path.read_text())
+        board = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as err:
         raise HarnessError(f"{path}: not valid JSON ({err}); restore it from version control, or delete it and "
                            f"re-add the records in {root / 'records'}") from None
@@ -261,7 +261,7 @@ def load(ref, root: Path | None = None) -> dict:
             raise HarnessError(f"no run record '{ref}': not a file and not a run id in {records}"
                                f"{did_you_mean(str(ref), known)}; pass a record path or a run id")
     try:
-        record = json.loads(path.read_text())
+        record = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as err:
         raise HarnessError(f"{path}: not valid JSON ({err}); fix or regenerate the record") from None
     validate(record, source=str(path))

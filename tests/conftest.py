@@ -44,7 +44,7 @@ def tokenizer(models_dir):
 def write_recipe(folder: Path, text: str, name: str = "recipe") -> Path:
     path = folder / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8")
     return path
 
 

@@ -49,7 +49,7 @@ def test_every_step_and_format_is_used_by_a_shipped_recipe():
 
 
 def test_json_schema_is_in_sync():
-    committed = json.loads((ROOT / "recipes" / "recipe.schema.json").read_text())
+    committed = json.loads((ROOT / "recipes" / "recipe.schema.json").read_text(encoding="utf-8"))
     assert committed == recipe_json_schema(), "run `make schema` to regenerate recipes/recipe.schema.json"
     steps = committed["$defs"]
     assert steps["step.label_noise"]["properties"]["flip_rate"] == {
@@ -97,7 +97,7 @@ def test_run_prepares_data_then_trains(monkeypatch, capsys, workspace, tiny_mode
     # one DPO step of batch 4 reaches half of the length-ordered data
     assert "dpo: warning: max_steps=1 reads 4 of 8 rows in curriculum order (the shortest 50% only)" in out
     final = next((workspace / "runs" / "filtered_dpo").glob("dpo-*/final"))
-    info = json.loads((final / "checkpoint.json").read_text())
+    info = json.loads((final / "checkpoint.json").read_text(encoding="utf-8"))
     assert info["steps"] == 1 and info["data_rows"] == 8 and info["data_order"]["step"] == "length_curriculum"
     assert main(["plan", *args]) == 0
     assert f"fingerprint {info['fingerprint']}  finished" in capsys.readouterr().out

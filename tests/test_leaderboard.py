@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -89,7 +90,7 @@ def make_record(run_id: str = "countdown-3f9a1c2e-20250301T101500Z", name: str =
 
 
 def board_file(root: Path) -> dict:
-    return json.loads((root / "leaderboard.json").read_text())
+    return json.loads((root / "leaderboard.json").read_text(encoding="utf-8"))
 
 
 # ---------------------------------------------------------------- validation
@@ -97,7 +98,7 @@ def board_file(root: Path) -> dict:
 def test_schema_is_valid_draft_2020_12_and_a_realistic_record_validates():
     from jsonschema import Draft202012Validator
 
-    schema = json.loads((ROOT / "leaderboard" / "record.schema.json").read_text())
+    schema = json.loads((ROOT / "leaderboard" / "record.schema.json").read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert all(p.get("description") for p in schema["properties"].values() if "$ref" not in p)
@@ -180,7 +181,7 @@ def test_contaminated_record_is_refused_without_the_flag_and_recorded_with_it(wo
 
     path = leaderboard.add(record, allow_contaminated=True)
     assert record["decontamination"]["allow_contaminated"] is False  # the caller's dict is left alone
-    assert json.loads(path.read_text())["decontamination"]["allow_contaminated"] is True
+    assert json.loads(path.read_text(encoding="utf-8"))["decontamination"]["allow_contaminated"] is True
     [row] = board_file(root)["boards"][0]["rows"]
     assert row["decontamination"]["status"] == "contaminated" and row["decontamination"]["allow_contaminated"] is True
 
@@ -204,7 +205,7 @@ def test_rows_are_grouped_by_suite_fingerprint_and_keep_only_the_slim_fields(wor
     assert row["record"] == "records/countdown-aaaa-20250301T101500Z.json"
     assert all("per_item" not in t and "samples" not in t for t in row["tasks"].values())
     assert row["tasks"]["countdown"]["metrics"]["accuracy"]["value"] == pytest.approx(20 / 60)
-    assert json.loads((root / row["record"]).read_text()) == first
+    assert json.loads((root / row["record"]).read_text(encoding="utf-8")) == first
     assert sorted(p.name for p in (root / "records").iterdir()) == [
         "countdown-aaaa-20250301T101500Z.json", "countdown-bbbb-20250302T101500Z.json",
         "countdown-cccc-20250303T101500Z.json"]
@@ -237,9 +238,9 @@ def test_fifty_concurrent_processes_lose_no_row(workspace):
     assert len(only["rows"]) == 50
     assert {r["run_id"] for r in only["rows"]} == {r["run_id"] for r in records}
     files = sorted((root / "records").glob("*.json"))
-    assert len(files) == 50 and all(json.loads(f.read_text())["schema_version"] == 1 for f in files)
+    assert len(files) == 50 and all(json.loads(f.read_text(encoding="utf-8"))["schema_version"] == 1 for f in files)
     assert not [p for p in root.rglob("*") if ".tmp-" in p.name]
-    html = (root / "index.html").read_text()
+    html = (root / "index.html").read_text(encoding="utf-8")
     assert json.loads(_embedded(html)) == board  # the last writer rendered the final board
 
 
@@ -300,18 +301,18 @@ def _embedded(html: str) -> str:
 def test_page_embeds_the_board_without_a_way_out_of_the_script_element(workspace):
     root = workspace / "leaderboard"
     leaderboard.add(make_record(name=HOSTILE))
-    html = (root / "index.html").read_text()
+    html = (root / "index.html").read_text(encoding="utf-8")
     assert html.count("</script>") == 2 and html.count("<script") == 2
     assert "pwned" not in html.split("</script>")[1] and "<img" not in html and "<!--" not in html
     assert json.loads(_embedded(html)) == board_file(root)  # escaping round-trips: the name arrives intact
     assert "innerHTML" not in html and "insertAdjacentHTML" not in html and "document.write" not in html
-    assert leaderboard.render() == root / "index.html" and (root / "index.html").read_text() == html
+    assert leaderboard.render() == root / "index.html" and (root / "index.html").read_text(encoding="utf-8") == html
 
 
 def test_render_without_rows_writes_an_empty_page(workspace):
     path = leaderboard.render()
     assert path == workspace / "leaderboard" / "index.html"
-    assert json.loads(_embedded(path.read_text())) == {"schema_version": 1, "boards": []}
+    assert json.loads(_embedded(path.read_text(encoding="utf-8"))) == {"schema_version": 1, "boards": []}
 
 
 CHROMIUM = find()
@@ -381,16 +382,18 @@ def test_page_sorts_rows_draws_whiskers_and_badges_in_headless_chromium(workspac
 def test_cli_leaderboard_and_compare_exit_codes(workspace, capsys):
     root = workspace / "leaderboard"
     clean = workspace / "clean.json"
-    clean.write_text(json.dumps(make_record("countdown-aaaa-20250301T101500Z")))
+    clean.write_text(json.dumps(make_record("countdown-aaaa-20250301T101500Z")), encoding="utf-8")
     better = workspace / "better.json"
-    better.write_text(json.dumps(make_record("countdown-bbbb-20250302T101500Z", countdown=countdown_scores(every=2))))
+    better.write_text(json.dumps(make_record("countdown-bbbb-20250302T101500Z", countdown=countdown_scores(every=2))),
+                      encoding="utf-8")
     dirty = workspace / "dirty.json"
-    dirty.write_text(json.dumps(make_record("countdown-dddd-20250303T101500Z", status="contaminated", gsm8k_rate=0.1)))
+    dirty.write_text(json.dumps(make_record("countdown-dddd-20250303T101500Z", status="contaminated", gsm8k_rate=0.1)),
+                     encoding="utf-8")
     broken = workspace / "broken.json"
-    broken.write_text('{"schema_version": 1,')
+    broken.write_text('{"schema_version": 1,', encoding="utf-8")
     invalid = make_record("countdown-eeee-20250304T101500Z")
     del invalid["environment"]["device"]
-    (workspace / "invalid.json").write_text(json.dumps(invalid))
+    (workspace / "invalid.json").write_text(json.dumps(invalid), encoding="utf-8")
 
     assert main(["leaderboard", "add", str(clean)]) == 0
     assert "added countdown-aaaa-20250301T101500Z" in capsys.readouterr().out
@@ -425,10 +428,42 @@ def test_cli_leaderboard_and_compare_exit_codes(workspace, capsys):
 
 def test_cli_refusal_is_one_line_and_exit_code_2_in_a_real_process(workspace):
     dirty = workspace / "dirty.json"
-    dirty.write_text(json.dumps(make_record(status="contaminated", gsm8k_rate=0.1)))
+    dirty.write_text(json.dumps(make_record(status="contaminated", gsm8k_rate=0.1)), encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "harness", "leaderboard", "add", str(dirty)], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "--allow-contaminated" in done.stderr and "Traceback" not in done.stderr
     assert not (workspace / "leaderboard" / "leaderboard.json").exists()
 
+
+
+def test_files_written_as_utf8_are_read_back_as_utf8_whatever_the_locale(workspace):
+    """Under an ASCII locale (LC_ALL=C without UTF-8 mode) every leaderboard file is still read as UTF-8:
+    adding a second row reads leaderboard.json, compare reads both records, render rebuilds the page."""
+    first = make_record("countdown-aaaa-20250301T101500Z", name="smollm2-135m-dpo-für-Zoë")
+    first["tasks"]["countdown"]["samples"][0]["output"] = "3×5+7 = 22 ✓"
+    second = make_record("countdown-bbbb-20250302T101500Z", name="smollm2-135m-dpo-naïve",
+                         countdown=countdown_scores(every=2))
+    paths = []
+    for record in (first, second):
+        paths.append(workspace / f"{record['run_id']}.json")
+        paths[-1].write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
+           "PYTHONIOENCODING": "utf-8"}  # the console stays UTF-8: only files are under test
+    probe = subprocess.run([sys.executable, "-c", "import locale; print(locale.getpreferredencoding(False))"],
+                           env=env, capture_output=True, text=True)
+    assert probe.stdout.strip().lower() in ("ansi_x3.4-1968", "ascii", "us-ascii"), probe.stdout
+    harness = lambda *args: subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, env=env,
+                                           capture_output=True, text=True, encoding="utf-8")
+    for path in paths:
+        done = harness("leaderboard", "add", str(path))
+        assert done.returncode == 0, done.stderr
+    done = harness("compare", first["run_id"], second["run_id"])
+    assert done.returncode == 0 and "countdown" in done.stdout, done.stderr
+    assert harness("leaderboard", "render").returncode == 0
+    root = workspace / "leaderboard"
+    names = {row["model"]["name"] for row in board_file(root)["boards"][0]["rows"]}
+    assert names == {"smollm2-135m-dpo-für-Zoë", "smollm2-135m-dpo-naïve"}
+    assert "für-Zoë" in (root / "index.html").read_text(encoding="utf-8")
+    stored = json.loads((root / "records" / f"{first['run_id']}.json").read_text(encoding="utf-8"))
+    assert stored["tasks"]["countdown"]["samples"][0]["output"] == "3×5+7 = 22 ✓"

@@ -123,7 +123,7 @@ def pipeline_throughput(examples, workdir: Path) -> tuple[float, float, int]:
     from harness.recipe import load
 
     path = workdir / "corpus.jsonl"
-    with open(path, "w") as f:
+    with open(path, "w", encoding="utf-8") as f:
         for e in examples:
             f.write(json.dumps({"prompt": e["prompt"], "chosen": e["chosen"], "rejected": e["rejected"]}) + "\n")
     recipe_path = workdir / "recipes" / "bench.yaml"
@@ -140,7 +140,7 @@ data:
     - {{step: length_filter, field: total, max_tokens: 2048}}
     - {{step: length_curriculum, order: ascending}}
   write_rejects: false
-""")
+""", encoding="utf-8")
     import datasets
 
     datasets.disable_progress_bars()

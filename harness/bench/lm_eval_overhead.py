@@ -96,7 +96,7 @@ def lm_eval_overhead(limit: int = 24, batch_size: int = 8, repeats: int = 3, nai
                 # lm-eval resolves the task's relative data path against the working directory
                 subprocess.run([sys.executable, "-c", code, *args, *extra], cwd=TASKS_DIR, env=env,
                                capture_output=True, check=True)
-                clock = json.loads(Path(env["BENCH_CLOCK"]).read_text())
+                clock = json.loads(Path(env["BENCH_CLOCK"]).read_text(encoding="utf-8"))
                 runs[side].append({**clock, "process_s": time.perf_counter() - start})
     best = {side: {k: min(r[k] for r in rs) for k in ("evaluate_s", "evaluate_cpu_s", "process_s")}
             for side, rs in runs.items()}

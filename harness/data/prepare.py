@@ -39,10 +39,10 @@ def prepare(recipe, stage=None, log=print) -> Path:
                 log(f"card: lengths in words ({err})")
                 tok = None
             rendered = card.render_card(card_name, manifest, result.examples, tok, card_name)
-            (tmp / "card.md").write_text(rendered.text)
+            (tmp / "card.md").write_text(rendered.text, encoding="utf-8")
             for figure, png in rendered.figures.items():  # lengths.png, and pairs.png for built pairs
                 (tmp / f"{figure}.png").write_bytes(png)
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         log(f"wrote {manifest['rows']} {fmt} examples to {folder}")
     else:
         log(f"reusing {folder}")

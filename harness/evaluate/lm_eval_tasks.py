@@ -135,7 +135,7 @@ def first_metric(name: str) -> str:
 def _find_yaml(name: str, root: Path) -> Path | None:
     for path in sorted(root.rglob("*.yaml")):
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError:
             continue
         if name in text and _plain_yaml(path).get("task") == name:
@@ -153,7 +153,7 @@ def _plain_yaml(path: Path, depth: int = 0) -> dict:
     Loader.add_multi_constructor("!", lambda loader, suffix, node: loader.construct_scalar(node)
                                  if isinstance(node, yaml.ScalarNode) else None)
     try:
-        data = yaml.load(path.read_text(), Loader=Loader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=Loader)
     except (OSError, yaml.YAMLError):
         return {}
     if not isinstance(data, dict):

@@ -23,7 +23,7 @@ def load_data(job):
     """(dataset, manifest); fails before any model is loaded if the data cannot fill one batch."""
     import datasets
 
-    manifest = json.loads((job.data_dir / "manifest.json").read_text())
+    manifest = json.loads((job.data_dir / "manifest.json").read_text(encoding="utf-8"))
     dataset = datasets.load_from_disk(str(job.data_dir / "dataset"))
     batch = int(job.stage.args.get("per_device_train_batch_size", 8))
     needed = prompts_per_batch(batch, job.stage.args.get("num_generations"))
@@ -94,7 +94,7 @@ def load_tokenizer(job):
                            f"check the id or path, or download it once with network access") from None
     if model_cfg.chat_template:
         template = Path(model_cfg.chat_template)
-        tokenizer.chat_template = template.read_text() if template.is_file() else model_cfg.chat_template
+        tokenizer.chat_template = template.read_text(encoding="utf-8") if template.is_file() else model_cfg.chat_template
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

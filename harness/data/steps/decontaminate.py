@@ -66,7 +66,7 @@ class Decontaminate(Step):
             from harness.fingerprint import fingerprint
 
             path, _ = find_suite(self.suite)
-            out["suite"] = fingerprint("suite-file", path.read_text())
+            out["suite"] = fingerprint("suite-file", path.read_text(encoding="utf-8"))
         return out
 
     def eval_items(self, ctx) -> tuple[list[str], list[str]]:
