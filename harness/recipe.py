@@ -189,12 +189,15 @@ def find_recipe(name: str, recipes_dir: Path | str = "recipes") -> Path:
             raise ConfigError("file not found", file=str(path))
         return path
     recipes_dir = Path(recipes_dir)
-    found = sorted(recipes_dir.rglob(f"{name}.yaml"))
-    if not found:
-        known = [p.stem for p in recipes_dir.rglob("*.yaml") if "accelerate" not in p.parts]
-        raise ConfigError(f"no recipe named '{name}' under {recipes_dir}/{did_you_mean(name, known)}",
-                          file=str(recipes_dir / f"{name}.yaml"))
-    return found[0]
+    folders = [recipes_dir] + ([HARNESS_RECIPES] if HARNESS_RECIPES.is_dir() and not (
+        recipes_dir.is_dir() and recipes_dir.resolve() == HARNESS_RECIPES.resolve()) else [])
+    for folder in folders:  # the given folder first, then the shipped recipes (from a user's own project)
+        found = sorted(p for p in folder.rglob(f"{name}.yaml") if "accelerate" not in p.relative_to(folder).parts)
+        if found:
+            return found[0]
+    known = [p.stem for folder in folders for p in folder.rglob("*.yaml") if "accelerate" not in p.parts]
+    raise ConfigError(f"no recipe named '{name}' under {' or '.join(f'{f}/' for f in folders)}"
+                      f"{did_you_mean(name, known)}", file=str(recipes_dir / f"{name}.yaml"))
 
 
 def load_tree(path: Path, seen: tuple = ()) -> tuple[dict, dict]:

@@ -241,6 +241,7 @@ def test_save_strategy_no_validates_into_trls_config(recipes, tmp_path, capsys):
         assert config.save_strategy == SaveStrategy.NO
     assert main(["validate", str(recipes / "no_saves.yaml")]) == 0
     # and a boolean key now needs a real boolean, in a file or an override
+    capsys.readouterr()
     assert main(["plan", str(recipes / "base.yaml"), "data.write_rejects=off"]) == 2
     err = capsys.readouterr().err
     assert "data.write_rejects: expected true or false, got 'off'" in err and len(err.strip().splitlines()) == 1
@@ -270,3 +271,13 @@ def test_extends_that_finds_nothing_says_where_it_looked(tmp_path, capsys):
     assert len(err.splitlines()) == 1
     assert (f"extends: no recipe 'filterd_dpo' to extend: looked beside it in {mine.parent}/, then in "
             f"{ROOT / 'recipes'}/ (recursively) (did you mean 'filtered_dpo'?)") in err
+
+
+def test_a_shipped_recipe_is_found_by_name_from_another_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # a user's project: no recipes/ here
+    assert load("filtered_dpo").name == "filtered_dpo"
+    write_recipe(tmp_path / "recipes", BASE.replace("name: base", "name: filtered_dpo"), "filtered_dpo")
+    assert load("filtered_dpo").data.sources[0].n == 50  # the project's own recipes/ comes first
+    assert main(["plan", "filterd_dpo"]) == 2
+    err = capsys.readouterr().err
+    assert f"no recipe named 'filterd_dpo' under recipes/ or {ROOT / 'recipes'}/ (did you mean 'filtered_dpo'?)" in err
