@@ -62,14 +62,22 @@ data:
 """, "local_data"))
 
 
-def test_a_good_file_loads(tmp_path, capsys, tokenizer):
-    """The control: the same recipe on the good rows alone prepares data (so each failure below is the bad line's)."""
+def test_good_files_of_each_type_load(tmp_path, capsys, tokenizer):
+    """The control: the same rows, well formed, load from every file type, and the recipe prepares data
+    (so each failure below is the bad line's)."""
+    from harness.data.source import Source
+    from harness.data.step import StepContext
+    from harness.schema import Where, build
+
     for name, data in [("ok.jsonl", GOOD_LINES), ("ok.jsonl.gz", gz(GOOD_LINES)), ("ok.parquet", parquet_bytes(tmp_path)),
-                       ("ok.csv", b"prompt,chosen,rejected\na,b,c\nd,e,f\n")]:
+                       ("ok.json", json.dumps(GOOD).encode()), ("ok.csv", b"prompt,chosen,rejected\na,b,c\nd,e,f\n")]:
         (tmp_path / name).write_bytes(data)
-        assert main(["data", data_recipe(tmp_path / "recipes", tmp_path / name)]) == 0, capsys.readouterr().err
-        out = capsys.readouterr().out
-        assert f"wrote {2 if name == 'ok.csv' else 3} preference examples" in out
+        source = build(Source, {"source": "local", "path": str(tmp_path / name), "format": "trl", "kind": "preference"},
+                       Where(file="r.yaml"))
+        rows = list(source.load(StepContext(label="source:local", seed=0)))
+        assert len(rows) == (2 if name == "ok.csv" else 3) and rows[0]["chosen"][0]["content"] in ("2", "b")
+    assert main(["data", data_recipe(tmp_path / "recipes", tmp_path / "ok.jsonl")]) == 0, capsys.readouterr().err
+    assert "wrote 3 preference examples" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("name", sorted(BAD_FILES))
