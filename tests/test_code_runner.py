@@ -13,7 +13,7 @@ import pytest
 from harness import sandbox
 from harness.errors import FieldError, HarnessError
 from harness.evaluate import EvalContext
-from harness.evaluate.code import CodeTask, assemble, extract_code, pass_at_k, reason_kind
+from harness.evaluate.code import CodeTask, _base_tests, assemble, extract_code, pass_at_k, reason_kind
 from harness.evaluate.code_problems import Problem, bundled_humaneval, load_problems, read_rows
 from harness.evaluate.generate import Generations
 
@@ -99,30 +99,37 @@ def test_assemble_places_bodies_and_functions_under_the_prompt():
     whole = assemble(ADD, "def add(a, b):\n    return a + b")
     assert whole.startswith(ADD_PROMPT) and whole.endswith("def add(a, b):\n    return a + b")
     for solution in (body, whole, ADD.canonical):
-        assert sandbox.run_program(ADD.program(solution), LIMITS).passed
-    assert ADD.program(body).endswith("check(add)\n")
+        assert sandbox.run_tests(solution, ADD.test_code(), LIMITS).passed
+    assert ADD.test_code().tests.endswith("check(add)\n") and ADD.test_code().setup == ADD_PROMPT
 
 
 # --- real HumanEval problems in the sandbox --------------------------------------------------------
 
-CHOSEN = ["HumanEval/0", "HumanEval/2", "HumanEval/10", "HumanEval/38", "HumanEval/53", "HumanEval/163"]
-
-
-def test_canonical_humaneval_solutions_pass_and_wrong_ones_fail(humaneval):
+def test_all_164_canonical_humaneval_solutions_pass_in_the_judge(humaneval):
+    """Every problem's tests, run in the judge against the canonical solution behind the pipes: the
+    proxies carry every argument and result HumanEval uses (floats, tuples, nested lists, ...)."""
     assert len(humaneval) == 164
-    for task_id in CHOSEN:
-        problem = humaneval[task_id]
-        verdict = sandbox.run_program(problem.program(problem.canonical), LIMITS)
-        assert verdict.status == "passed", (task_id, verdict.reason)
+    problems = list(humaneval.values())
+    outcome = _base_tests(problems, [[p.canonical] for p in problems], LIMITS, hide=(str(bundled_humaneval()),))
+    failed = [(p.task_id, details[0]) for p, ok, details in zip(problems, outcome.passed, outcome.details) if not ok[0]]
+    assert failed == [] and outcome.counts == {"status:passed": 164}
 
+
+def test_wrong_broken_and_looping_solutions_fail_with_reasons(humaneval):
     p = humaneval["HumanEval/0"]
-    wrong = sandbox.run_program(p.program(assemble(p, "    return False")), LIMITS)
-    assert wrong.status == "failed" and wrong.reason.startswith("assertion failed")
-    broken = sandbox.run_program(p.program(assemble(p, "    return (")), LIMITS)
+    wrong = sandbox.run_tests(assemble(p, "    return False"), p.test_code(), LIMITS)
+    assert wrong.status == "failed" and wrong.reason.startswith("assertion failed: AssertionError (test line")
+    broken = sandbox.run_tests(assemble(p, "    return ("), p.test_code(), LIMITS)
     assert broken.status == "failed" and reason_kind(broken.reason) == "SyntaxError"
-    looping = sandbox.run_program(p.program(assemble(p, "    while True:\n        pass")),
-                                  sandbox.Limits.for_timeout(1.5))
+    assert "program.py" in broken.stderr   # the program's own traceback, for the report
+    looping = sandbox.run_tests(assemble(p, "    while True:\n        pass"), p.test_code(),
+                                sandbox.Limits.for_timeout(1.5))
     assert looping.status in ("timeout", "killed") and not looping.passed
+    raising = sandbox.run_tests(assemble(p, "    raise ValueError('no idea')"), p.test_code(), LIMITS)
+    assert raising.status == "failed" and raising.reason.startswith("error: ValueError: no idea (test line")
+    unnamed = sandbox.run_tests("def something_else():\n    return 1", sandbox.TestCode("assert f(1) == 2", "f"),
+                                LIMITS)
+    assert unnamed.status == "failed" and unnamed.reason.startswith("error: NameError: name 'f' is not defined")
 
 
 def test_a_whole_function_keeps_the_prompts_helpers(humaneval):
@@ -131,7 +138,7 @@ def test_a_whole_function_keeps_the_prompts_helpers(humaneval):
     reply = fenced("def make_palindrome(string: str) -> str:\n" + p.reference)
     code = extract_code(reply, p.entry_point)
     assert code.startswith("def make_palindrome")
-    assert sandbox.run_program(p.program(assemble(p, code)), LIMITS).passed
+    assert sandbox.run_tests(assemble(p, code), p.test_code(), LIMITS).passed
 
 
 # --- the runner ------------------------------------------------------------------------------------
@@ -214,7 +221,8 @@ def test_mbpp_from_a_local_file(tmp_path):
     assert [p.task_id for p in problems] == ["Mbpp/2", "Mbpp/3"]
     assert [p.entry_point for p in problems] == ["similar_elements", "is_not_prime"]
     for p in problems:
-        assert sandbox.run_program(p.program(p.canonical), LIMITS).passed
+        assert p.test_code().setup == "" and p.test_code().tests.startswith("assert ")
+        assert sandbox.run_tests(p.canonical, p.test_code(), LIMITS).passed
     generator = Scripted([[fenced(rows[0]["code"])], [fenced("def is_not_prime(n):\n    return False")]])
     result = CodeTask(dataset="mbpp", path=str(path)).evaluate(EvalContext(model_name="m", generator=generator))
     assert result.per_item["pass@1"] == [1.0, 0.0]
@@ -278,6 +286,26 @@ def test_evalplus_scores_plus_tests_in_the_sandbox(tmp_path, humaneval):
     assert idle.calls == []   # refused before generating
 
 
+def test_evalplus_scoring_cannot_be_gamed(tmp_path, humaneval):
+    """evalplus compares outputs in the process where the sample ran, and its results line is plain
+    stdout: here each sample is judged apart, with evalplus's own checks, so none of these pass."""
+    pytest.importorskip("evalplus")
+    ids = ["HumanEval/0", "HumanEval/1", "HumanEval/2", "HumanEval/3"]
+    path = plus_file(tmp_path / "HumanEvalPlus-test.jsonl", ids)
+    forged = json.dumps({"hash": "x", "statuses": {i: [["pass", "pass"]] for i in ids}})
+    replies = [["class Same:\n    def __eq__(self, other):\n        return True\n"
+                "def has_close_elements(numbers, threshold):\n    return Same()"],
+               ["    import os\n    os._exit(0)"],
+               [f"    import os, sys\n    for line in ('@@harness-evalplus-results@@ ' + {forged!r}, "
+                f"'@@harness-evalplus-groundtruth@@ {{}}'):\n        os.write(1, (line + '\\n').encode())\n"
+                "    sys.exit(0)"],
+               [fenced(humaneval[ids[3]].prompt + humaneval[ids[3]].reference)]]
+    task = CodeTask(dataset="humaneval", path=str(path), timeout_s=5, limit=4)
+    result = task.evaluate(EvalContext(model_name="m", generator=Scripted(replies)))
+    assert result.info["test_set"] == "plus" and result.per_item["pass@1"] == [0.0, 0.0, 0.0, 1.0]
+    assert result.counts["base:fail"] == 3 and result.counts["plus:pass"] == 1
+
+
 def test_tiny_model_end_to_end(tiny_model):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -294,5 +322,5 @@ def test_tiny_model_end_to_end(tiny_model):
     statuses = sum(v for k, v in result.counts.items() if k.startswith("status:"))
     assert result.counts["samples"] == 3 and statuses + result.counts["no_code"] == 3
     assert result.throughput["examples_per_s"] > 0 and result.throughput["tokens_per_s"] > 0
-    assert result.info["test_set"] == "base" and result.version == "1" and len(result.data_hash) == 64
+    assert result.info["test_set"] == "base" and result.version == "2" and len(result.data_hash) == 64
     assert 1 <= len(result.samples) <= 3

