@@ -414,3 +414,28 @@ data:
     rows = datasets.load_from_disk(str(folder / "dataset"))
     assert all(r["score_chosen"] == 1.0 and r["score_rejected"] == pytest.approx(0.1) for r in rows)
     assert all(r["rejected"][0]["content"] == "<answer>1 + 1</answer>" for r in rows)
+
+
+def test_most_likely_wrong_loads_the_named_model_through_the_data_stage(tmp_path, tiny_model):
+    from harness.data.prepare import prepare
+    from harness.recipe import load
+
+    path = write_recipe(tmp_path, f"""
+name: mlw
+model: {tiny_model}
+data:
+  sources: [{{source: countdown, kind: prompt, n: 3, num_numbers: [2], max_number: 20}}]
+  steps:
+    - "test_pair_building:SolvedCandidates"
+    - {{step: score, scorer: {{scorer: verifier, task: countdown}}}}
+    - {{step: hard_negatives, strategy: most_likely_wrong, model: base}}
+  format: preference
+""")
+    folder = prepare(load(path), log=lambda _: None)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["steps"][-1]["counters"]["logprob_tokens"] > 0
+    import datasets
+
+    rows = datasets.load_from_disk(str(folder / "dataset"))
+    # a random-init model gives every token about -ln(vocab): the shorter wrong answer is the likelier one
+    assert [r["rejected"][0]["content"] for r in rows] == ["I do not know."] * 3
