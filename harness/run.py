@@ -7,22 +7,28 @@ from pathlib import Path
 
 from harness import checkpoint
 from harness.data.prepare import prepare
-from harness.stages import plan_stages, resolver
+from harness.data.step_models import StepModels
+from harness.stages import data_dependencies, plan_stages, resolver
 from harness.train import load_backend
 from harness.train.job import TrainJob
 
 
-def prepare_data(recipe, log=print) -> dict[str | None, Path]:
-    """Each stage's dataset, in the format its trainer needs (the recipe's own data without stages)."""
-    return {stage.name if stage else None: prepare(recipe, stage, log=log) for stage in recipe.stages or (None,)}
+def prepare_data(recipe, log=print, models=None) -> dict[str | None, Path]:
+    """Each stage's dataset, in the format its trainer needs (the recipe's own data without stages),
+    except data built from an earlier stage's model, which can only be made once that stage has
+    trained: `run` prepares it just before its stage."""
+    return {stage.name if stage else None: prepare(recipe, stage, log=log, models=models)
+            for stage in recipe.stages or (None,) if not data_dependencies(recipe, stage)}
 
 
-def run(recipe, log=print) -> dict[str, Path]:
+def run(recipe, log=print, fresh_eval: bool = False) -> dict[str, Path]:
     """Prepare every stage's data, train the stages in order (finished ones are reused), then evaluate
-    the final checkpoint against the base model on the recipe's suite."""
+    the final checkpoint against the base model on the recipe's suite (published evaluations of the
+    same weights are reused unless `fresh_eval`)."""
     preflight(recipe)
-    datasets = prepare_data(recipe, log)
     plans = plan_stages(recipe)
+    models = StepModels.for_recipe(recipe, plans)
+    datasets = prepare_data(recipe, log, models)
     resolve = resolver(plans)
     finals = {}
     for plan in plans:
@@ -30,6 +36,9 @@ def run(recipe, log=print) -> dict[str, Path]:
         if checkpoint.read(plan.final_dir):
             log(f"{plan.stage.name}: finished earlier, reusing {plan.final_dir}")
             continue
+        if plan.stage.name not in datasets:  # on-policy data: its models exist now
+            log(f"{plan.stage.name}: building its data from {', '.join(data_dependencies(recipe, plan.stage))}")
+            datasets[plan.stage.name] = prepare(recipe, plan.stage, log=log, models=models)
         job = TrainJob(recipe=recipe, stage=plan.stage, fingerprint=plan.fingerprint,
                        data_dir=datasets[plan.stage.name], start=resolve(plan.start), parent=plan.parent,
                        reference=plan.reference, resolve=resolve, run_dir=plan.run_dir, log=log)
@@ -37,7 +46,7 @@ def run(recipe, log=print) -> dict[str, Path]:
     if recipe.eval and plans and os.environ.get("RANK", "0") == "0":  # one evaluation, not one per rank
         from harness.evaluate.run import evaluate_recipe
 
-        evaluate_recipe(recipe, plans[-1].final_dir, log)
+        evaluate_recipe(recipe, plans[-1].final_dir, log, fresh=fresh_eval)
     return finals
 
 

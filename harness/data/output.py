@@ -2,7 +2,8 @@
 
 - `sft`        -> `messages`
 - `preference` -> `prompt`, `chosen`, `rejected` (message lists), scores when present
-- `prompt`     -> `prompt` plus task metadata as columns (RLOO passes columns to reward functions)
+- `prompt`     -> `prompt` plus task metadata as columns (RLOO passes columns to reward functions),
+                  and `candidates` when responses were sampled but not paired
 
 Every row keeps `id` and `source`. Row order is significant: when a step set a
 curriculum, the manifest's `order` says so and the trainer must not shuffle.
@@ -51,6 +52,8 @@ def _row(example: dict, fmt: str) -> dict:
     else:
         row["prompt"] = ex.prompt_messages(example)
         row.update({k: v for k, v in meta.items() if k not in row})
+        if "candidates" in example:  # sampled responses not yet paired (harness.data.candidates)
+            row["candidates"] = example["candidates"]
     return row
 
 

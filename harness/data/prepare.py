@@ -20,11 +20,16 @@ from harness.models import load_tokenizer, tokenizer_id
 from harness.schema import plain
 
 
-def prepare(recipe, stage=None, log=print) -> Path:
-    """Build (or reuse) the trainer-facing dataset for a stage; returns its folder."""
+def prepare(recipe, stage=None, log=print, models=None) -> Path:
+    """Build (or reuse) the trainer-facing dataset for a stage; returns its folder. `models` loads
+    what model-reading steps name (default: the recipe's base model and its stages)."""
+    from harness.data.step_models import StepModels
+    from harness.stages import plan_stages
+
     data = recipe.data_for(stage)
     tokenizer = functools.cache(lambda: load_tokenizer(recipe.model))
-    result = pipeline.run(data, recipe.seed, tokenizer_id(recipe.model), tokenizer, log=log)
+    models = models or StepModels.for_recipe(recipe, plan_stages(recipe) if recipe.stages else ())
+    result = pipeline.run(data, recipe.seed, tokenizer_id(recipe.model), tokenizer, log=log, models=models)
     fmt = recipe.output_format(stage) or output.infer_format(result.examples)
     folder = paths.runs_root() / recipe.name / "data" / f"{result.fingerprint}-{fmt}"
     card_name = recipe.name if stage is None or stage.data is None else f"{recipe.name}.{stage.name}"
