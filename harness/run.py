@@ -28,6 +28,7 @@ def run(recipe, log=print, fresh_eval: bool = False) -> dict[str, Path]:
     preflight(recipe)
     plans = plan_stages(recipe)
     models = StepModels.for_recipe(recipe, plans)
+    models.check_all(recipe)
     datasets = prepare_data(recipe, log, models)
     resolve = resolver(plans)
     finals = {}

@@ -202,3 +202,19 @@ def test_onpolicy_data_follows_the_stage_it_samples_from(tmp_path, tiny_model, m
     summary = [l for l in lines if l.startswith(("source:countdown", "1:generate"))]
     assert any("[cached]" in l for l in summary if l.startswith("source:countdown"))
     assert not any("[cached]" in l for l in summary if l.startswith("1:generate"))
+
+
+@pytest.mark.parametrize("model, message", [
+    ("{tmp}/no-such-rm", "data step 2:score loads model '{tmp}/no-such-rm', which is not a model folder"),
+    ("someone/reward-model-not-cached", "is not in the local hub cache and the hub is offline"),
+])
+def test_a_scorer_model_that_is_not_there_fails_before_any_work(tmp_path, tiny_model, monkeypatch, model, message):
+    from harness.evaluate import generate as generation
+
+    monkeypatch.setattr(generation.Generator, "generate", lambda *a, **k: pytest.fail("generated first"))
+    text = CHAIN.format(tiny=tiny_model).replace("model: rm}", f"model: {model.format(tmp=tmp_path)}}}")
+    import harness.train.trainer_setup as setup
+
+    monkeypatch.setattr(setup, "fit", lambda *a, **k: pytest.fail("trained first"))
+    with pytest.raises(HarnessError, match=message.format(tmp=tmp_path).replace("(", r"\(")):
+        run(load(write_recipe(tmp_path / "recipes", text, "onpolicy")), log=lambda _: None)

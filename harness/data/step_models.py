@@ -49,6 +49,20 @@ class StepModels:
         """The earlier stages among `names` (what must be trained before this data can be built)."""
         return [n for n in names if n in self.stages]
 
+    def check_all(self, recipe) -> None:
+        """Before any data or training work: every model a data step names must be loadable, or
+        one line says which step names it and how to fix it. Stages are checked at validation;
+        a folder must exist with a config; a hub id must be cached when the hub is offline."""
+        import os
+
+        blocks = {id(recipe.data_for(s)): recipe.data_for(s) for s in recipe.stages or (None,)}
+        for data in blocks.values():
+            for i, step in enumerate(data.steps, start=1):
+                for ref in step.model_refs():
+                    problem = None if ref == BASE or ref in self.stages else _unavailable(ref, os.environ)
+                    if problem:
+                        raise HarnessError(f"data step {i}:{step.name} loads model '{ref}', which {problem}")
+
     def location(self, name: str) -> str:
         if name == BASE:
             return self.locate(self.base)
@@ -86,6 +100,27 @@ def _load(name: str, location: str, kind: str):
     if kind == "reward" and model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(device).eval(), tokenizer
+
+
+def _unavailable(ref: str, environ) -> str | None:
+    """Why `ref` (an embedded name, a folder or a hub id) cannot be loaded here, or None."""
+    if ref.startswith("embedded:"):
+        from harness.models import embedded_gguf
+
+        embedded_gguf(ref)  # raises its own one-line error when the weights are not installed
+        return None
+    path = Path(ref).expanduser()
+    if ref.startswith(("/", "./", "../", "~")) or path.exists():
+        if not (path / "config.json").is_file():
+            return f"is not a model folder (no {path / 'config.json'}); train it first or fix the path"
+        return None
+    if environ.get("HF_HUB_OFFLINE") == "1":
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(ref, "config.json"), str):
+            return ("is not in the local hub cache and the hub is offline (HF_HUB_OFFLINE=1); download it "
+                    "once with network access, or give a local folder")
+    return None
 
 
 def _folder_identity(path: Path) -> str:
