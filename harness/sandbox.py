@@ -344,7 +344,7 @@ def _run(workspace: str, limits: Limits, files: list[str], has_stdin: bool, hide
         os.close(report_read)
         proc.wait()
     wall = time.perf_counter() - start
-    return _judge(streams, timed_out, wall, limits, judge["token"] if judge else None)
+    return _judge(streams, timed_out, wall, limits, judge["token"] if judge else None, proc.returncode)
 
 
 class _Capture:
@@ -446,7 +446,8 @@ ERROR_REASONS = [
 ]
 
 
-def _judge(streams: dict, timed_out: bool, wall: float, limits: Limits, token: str | None) -> Verdict:
+def _judge(streams: dict, timed_out: bool, wall: float, limits: Limits, token: str | None,
+           boot_status: int | None = None) -> Verdict:
     events = _events(bytes(streams["report"].head))
     isolation = _isolation(events)
     stdout, stderr = streams["stdout"].text(), streams["stderr"].text()
@@ -458,7 +459,7 @@ def _judge(streams: dict, timed_out: bool, wall: float, limits: Limits, token: s
     if exit_event:
         common.update(cpu_s=exit_event.get("cpu_s"), max_rss_mb=exit_event.get("max_rss_mb"))
     if token is not None:
-        return _judge_tests(events, exit_event, boot_error, timed_out, stderr, limits, token, common)
+        return _judge_tests(events, exit_event, boot_error, timed_out, stderr, limits, token, boot_status, common)
     if timed_out:
         return Verdict("timeout", f"timeout: no exit within {limits.timeout_s:g}s of wall-clock time", None, **common)
     if boot_error and not exit_event:
@@ -475,15 +476,21 @@ def _judge(streams: dict, timed_out: bool, wall: float, limits: Limits, token: s
     return Verdict("failed", _error_reason(stderr, code), code, **common)
 
 
-def _judge_tests(events, exit_event, boot_error, timed_out, stderr, limits, token, common) -> Verdict:
+def _judge_tests(events, exit_event, boot_error, timed_out, stderr, limits, token, boot_status, common) -> Verdict:
     """A test run's verdict: passed exactly when the judge says, with this run's token, that the tests ran to
-    their end."""
+    their end, and the boot's exit status (0: the judge completed) says so too.
+
+    Two channels, because where the kernel allows no namespaces at all the program runs as the
+    harness's own uid, and could read the token out of the harness's memory; an exit status
+    passes only through processes that are not dumpable, which it cannot touch.
+    """
     result = next((e for e in events if e.get("event") == "tests"
                    and secrets.compare_digest(str(e.get("token", "")), token)), None)
     judge_exit = next((e for e in events if e.get("event") == "judge_exit"), None)
     ended_alone = exit_event is not None and not exit_event.get("after_tests")
     code = exit_event["code"] if ended_alone else None
-    if result and result.get("completed") and judge_exit and judge_exit.get("code") == 0 and not timed_out:
+    if (result and result.get("completed") and judge_exit and judge_exit.get("code") == 0 and boot_status == 0
+            and not timed_out):
         return Verdict("passed", f"tests passed ({result.get('calls', 0)} calls)", code, **common)
     if timed_out:
         return Verdict("timeout", f"timeout: the tests did not finish within {limits.timeout_s:g}s of wall-clock time",

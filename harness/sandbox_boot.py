@@ -66,7 +66,8 @@ NAMESPACES = {"network": CLONE_NEWNET, "mount": CLONE_NEWNS, "pid": CLONE_NEWPID
 INNER_UID, INNER_JUDGE_UID = 1000, 1001   # uids inside their own user namespaces (unprivileged path)
 DEVICES = ("null", "zero", "full", "random", "urandom")
 SERVER_LOADER = "import marshal, sys; exec(marshal.loads(bytes.fromhex(sys.argv.pop(1))))"
-JUDGE_SCRATCH = "/run/judge"              # the judge's own small tmpfs, for test code that needs a temp folder
+JUDGE_SCRATCH = "/run/judge"
+TESTS_FAILED = 3                          # the judge's, init's and the boot's exit status when the tests did not pass              # the judge's own small tmpfs, for test code that needs a temp folder
 
 
 config: dict = globals()["config"]   # given, with this code, by the bootstrap in harness.sandbox
@@ -430,7 +431,7 @@ def run_judge(root: bool, pipes: tuple, ready: int) -> None:
     except BaseException as err:
         say(event="boot_error", error=f"judge: {type(err).__name__}: {err}")
         os._exit(1)
-    os._exit(0)
+    os._exit(0 if result["completed"] else TESTS_FAILED)
 
 
 def descendants(ancestor: int) -> dict:
@@ -542,11 +543,14 @@ def init(root: bool, workspace: str, active: dict, files: dict) -> None:
     say(event="exit", code=None if signalled else os.WEXITSTATUS(status),
         signal=os.WTERMSIG(status) if signalled else None, after_tests=after_tests,
         cpu_s=round(usage.ru_utime + usage.ru_stime, 3), max_rss_mb=round(usage.ru_maxrss / 1024, 1))
-    if judge:
-        signalled = os.WIFSIGNALED(judge_status)
-        say(event="judge_exit", code=None if signalled else os.WEXITSTATUS(judge_status),
-            signal=os.WTERMSIG(judge_status) if signalled else None)
-    os._exit(0)
+    if not judge:
+        os._exit(0)
+    signalled = os.WIFSIGNALED(judge_status)
+    say(event="judge_exit", code=None if signalled else os.WEXITSTATUS(judge_status),
+        signal=os.WTERMSIG(judge_status) if signalled else None)
+    # the exit status carries the judge's word to the harness as well: unlike a report line, no process of
+    # the program can forge it (every process on the way is not dumpable, and has its own uid where it can)
+    os._exit(0 if not signalled and os.WEXITSTATUS(judge_status) == 0 else TESTS_FAILED)
 
 
 def main() -> None:
@@ -558,6 +562,7 @@ def main() -> None:
         with open(os.path.join(workspace, name), "rb") as f:
             files[name] = f.read()
     active = enter_namespaces(root)
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)   # after the uid map is written: now no one can open its /proc files
     # private first: a mount made below a shared one would show up on the host too
     active["mount"] = active["mount"] and mount(None, "/", None, MS_REC | MS_PRIVATE)
     child = os.fork()

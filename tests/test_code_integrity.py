@@ -173,8 +173,19 @@ def test_the_dataset_trick_would_work_where_the_data_is_readable(humaneval):
     assert sandbox.run_tests(solution, p.test_code(), LIMITS).passed
 
 
+# Tricks that only the kernel's protections stop (the judge alone stops all the others, even with none)
+NEEDS = {"kill every process it can see": (lambda p: p["pid"] or p["user"].startswith("uid "),
+                                           "no PID namespace and no uid of the program's own: it could kill this "
+                                           "test run"),
+         "the canonical answer read from the dataset": (lambda p: p["host_files_hidden"],
+                                                        "no mount namespace: the dataset cannot be hidden (the "
+                                                        "report warns that host files were not hidden)")}
+
+
 @pytest.mark.parametrize("trick", list(MORE))
 def test_more_tricks_score_zero(trick, humaneval):
+    if trick in NEEDS and not NEEDS[trick][0](sandbox.isolation()):
+        pytest.skip(f"this machine refuses user namespaces or CAP_SYS_ADMIN: {NEEDS[trick][1]}")
     p, solution = solution_of(trick, humaneval)
     verdict = sandbox.run_tests(solution, p.test_code(), LIMITS, hide=(str(bundled_humaneval()),))
     assert verdict.status != "passed" and not verdict.passed, verdict.reason
