@@ -66,8 +66,8 @@ NAMESPACES = {"network": CLONE_NEWNET, "mount": CLONE_NEWNS, "pid": CLONE_NEWPID
 INNER_UID, INNER_JUDGE_UID = 1000, 1001   # uids inside their own user namespaces (unprivileged path)
 DEVICES = ("null", "zero", "full", "random", "urandom")
 SERVER_LOADER = "import marshal, sys; exec(marshal.loads(bytes.fromhex(sys.argv.pop(1))))"
-JUDGE_SCRATCH = "/run/judge"
-TESTS_FAILED = 3                          # the judge's, init's and the boot's exit status when the tests did not pass              # the judge's own small tmpfs, for test code that needs a temp folder
+JUDGE_SCRATCH = "/run/judge"              # the judge's own small tmpfs, for test code that needs a temp folder
+TESTS_FAILED = 3                          # the judge's, init's and the boot's exit status when the tests did not pass
 
 
 config: dict = globals()["config"]   # given, with this code, by the bootstrap in harness.sandbox
