@@ -260,18 +260,17 @@ def _visible() -> tuple[str, ...]:
 
     The interpreter's needs are its executable (the boot recreates symlinks on the way, so a
     venv's `python` still leads to, say, /root/.pyenv/versions/3.11.7/bin/python3.11), the
-    venv's pyvenv.cfg, the standard library, libpython where Python is a shared build, and
-    the site-packages on its path: not the folders around them, so a venv or a Python under
-    a home folder shows nothing else of that home folder.
+    venv's pyvenv.cfg, the standard library, the installation's own lib folder (libpython
+    for a shared build; conda's and uv's Pythons keep libssl, libffi and zlib there), and the
+    site-packages on its path: not the folders around them, so a venv or a Python under a
+    home folder shows nothing else of that home folder.
     """
     import sysconfig
 
     paths = [*SYSTEM_PATHS, *(f"/etc/{name}" for name in ETC_FILES)]
     paths += [interpreter["path"] for interpreter in _interpreters()]
-    paths += [os.path.join(sys.prefix, "pyvenv.cfg"), sysconfig.get_path("stdlib")]
-    if sysconfig.get_config_var("Py_ENABLE_SHARED"):
-        libdir = sysconfig.get_config_var("LIBDIR") or ""
-        paths += [os.path.join(libdir, sysconfig.get_config_var(name) or "") for name in ("INSTSONAME", "LDLIBRARY")]
+    paths += [os.path.join(sys.prefix, "pyvenv.cfg"), sysconfig.get_path("stdlib"),
+              sysconfig.get_config_var("LIBDIR") or ""]
     for interpreter in _interpreters():
         paths += [p for p in interpreter["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
     return tuple(p for p in dict.fromkeys(paths) if p and os.path.isabs(p) and os.path.lexists(p))
