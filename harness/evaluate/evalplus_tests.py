@@ -170,13 +170,17 @@ def score(problems, solutions, plus_path: Path, limits, log=print, hide: tuple[s
     jobs = [(i, j, sol) for i, row in enumerate(solutions) for j, sol in enumerate(row) if sol is not None]
     log(f"evalplus: {len(jobs)} samples against base and plus inputs, each in the sandbox's judge")
 
-    def judge(job):
-        problem = problems[job[0]]
+    prepared = {}   # per problem: its test code and limits, the same for every sample
+    for problem in problems:
         case = cases[problem.task_id]
         tests = JUDGE_TESTS.format(case=json.dumps(case), entry_point=problem.entry_point, dataset=kind,
                                    min_limit=MIN_TIME_LIMIT, factor=TIME_LIMIT_FACTOR)
-        return sandbox.run_tests(job[2], sandbox.TestCode(tests=tests, entry_point=problem.entry_point),
-                                 _sample_limits(case, limits), hide)
+        prepared[problem.task_id] = (sandbox.TestCode(tests=tests, entry_point=problem.entry_point),
+                                     _sample_limits(case, limits))
+
+    def judge(job):
+        tests, sample_limits = prepared[problems[job[0]].task_id]
+        return sandbox.run_tests(job[2], tests, sample_limits, hide)
 
     import concurrent.futures
 
