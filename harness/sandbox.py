@@ -96,8 +96,9 @@ class Limits:
 
 @dataclasses.dataclass
 class Verdict:
-    """What happened to one program. `status`: passed (exit 0), failed (non-zero exit), timeout
-    (wall clock), killed (a signal, e.g. SIGXCPU from the CPU limit)."""
+    """What happened to one program. `status`: passed (`run_program`: exit 0; `run_tests`: the judge
+    saw the tests run to their end), failed (a non-zero exit, a failed test), timeout (wall
+    clock), killed (a signal, e.g. SIGXCPU from the CPU limit)."""
 
     status: str
     reason: str
@@ -132,6 +133,8 @@ class TestCode:
     define, is looked up in the program and reaches the tests as a proxy (see
     `harness/sandbox_judge.py`).
     """
+
+    __test__ = False   # not a pytest test class, whatever its name
 
     tests: str
     entry_point: str
