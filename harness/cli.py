@@ -30,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", parents=[common], help="run a recipe: data, then its training stages")
     _recipe_args(p)
+    p.add_argument("--fresh-eval", action="store_true", help="evaluate again even when the leaderboard has a "
+                   "record of the same weights on the same suite")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("data", parents=[common], help="run only the data stage of a recipe")
     _recipe_args(p)
@@ -57,7 +59,7 @@ def _load(args):
 def cmd_run(args) -> int:
     from harness.run import run
 
-    run(_load(args))
+    run(_load(args), fresh_eval=args.fresh_eval)
     return 0
 
 

@@ -123,3 +123,62 @@ def test_rewards_score_trl_style_completions():
     assert countdown(completions, numbers=[[44, 19, 35]] * 3, target=[98] * 3) == [1.0, 0.2, 0.0]
     gsm8k = REWARDS.get("gsm8k")().make(lambda name: name)
     assert gsm8k(["so 1,200 apples", "it is 7.0", "none"], answer=["1200", "7", "3"]) == [1.0, 1.0, 0.0]
+
+
+# ------------------------------------------------------------------ the eval runner's scoring
+
+class ScriptedGenerator:
+    """Stands in for a model: replies to each prompt with the text a test chose for it, and honours
+    the stop rules the runner passes, as the real generators do."""
+
+    backend = "scripted"
+
+    def __init__(self, reply):
+        self.reply, self.calls = reply, []
+
+    def generate(self, prompts, max_new_tokens=256, n=1, temperature=0.0, seed=0, stop=None):
+        from harness.evaluate.generate import Generations, cut
+
+        self.calls.append({"prompts": len(prompts), "stop": stop})
+        texts = [[cut(self.reply("\n".join(m["content"] for m in prompt)), stop or ())[0]] for prompt in prompts]
+        return Generations(texts, new_tokens=sum(len(t[0].split()) for t in texts), seconds=1.0)
+
+
+def test_countdown_runner_scores_scripted_answers():
+    """Correct answers score 1, wrong ones 0, missing ones count as unparseable; a reply that goes on
+    after a complete answer is scored on that answer (the verifier alone would read the last block)."""
+    from harness.evaluate import EvalContext
+    from harness.evaluate.countdown import CountdownTask
+
+    task = CountdownTask(n=12, num_numbers=(2, 3), max_number=30, seed=1234)
+    ctx = EvalContext(model_name="scripted")
+    items = task.items(ctx)
+    solutions = {item.prompt: item.answer for item in items}
+    assert all(solutions.values())                                  # the solver found every answer
+    order = list(solutions)
+
+    def reply(prompt: str) -> str:
+        i = order.index(prompt)
+        if i % 3 == 0:   # correct, then rambling with a wrong second answer the stop rule cuts away
+            return f"<think>solved</think>\n<answer>{solutions[prompt]}</answer>\nOr maybe <answer>1 + 1</answer>"
+        if i % 3 == 1:   # well-formed, wrong: an extra number
+            return "<answer>" + " + ".join(cd_numbers(prompt)) + " + 1</answer>"
+        return "I do not know."
+
+    generator = ScriptedGenerator(reply)
+    result = task.evaluate(EvalContext(model_name="scripted", generator=generator))
+    expected = [1.0 if i % 3 == 0 else 0.0 for i in range(12)]
+    assert result.item_ids == [item.id for item in items]
+    assert result.per_item["accuracy"] == expected
+    assert result.metrics["accuracy"] == pytest.approx(4 / 12)
+    assert result.per_item["format_rate"] == [0.0 if i % 3 == 2 else 1.0 for i in range(12)]
+    assert result.counts["unparseable"] == 4 and result.counts["verdict:correct"] == 4
+    assert result.counts["verdict:numbers_mismatch"] == 4        # "+ 1" uses a number the problem lacks
+    assert "</answer>" in generator.calls[0]["stop"][0].trigger
+    assert result.samples[0]["verdict"] == "correct" and "maybe" not in result.samples[0]["output"]
+
+
+def cd_numbers(prompt: str) -> list[str]:
+    import re
+
+    return re.search(r"\[([\d, ]+)\]", prompt).group(1).split(", ")

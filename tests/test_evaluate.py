@@ -177,6 +177,25 @@ def test_recipe_ends_with_evaluation_and_make_eval_publishes(tmp_path, workspace
     assert any("before -> after" in line for line in lines)
     assert (workspace / "leaderboard" / "index.html").is_file()
 
+    # rerunning the finished recipe reuses both evaluations (same weights, same suite): no new rows
+    again: list[str] = []
+    run(recipe, log=again.append)
+    (rows,) = [b["rows"] for b in json.loads((workspace / "leaderboard" / "leaderboard.json").read_text())["boards"]]
+    assert len(rows) == 2
+    assert f"final checkpoint: reusing its evaluation {trained['run_id']}" in "\n".join(again)
+    assert any(line.startswith("base model: reusing its evaluation") for line in again)
+    assert not any(line.endswith("evaluating (countdown runner)") for line in again)
+    assert any("before -> after" in line for line in again)
+    # unless a fresh evaluation is asked for (`harness run --fresh-eval`)
+    fresh: list[str] = []
+    run(recipe, log=fresh.append, fresh_eval=True)
+    (rows,) = [b["rows"] for b in json.loads((workspace / "leaderboard" / "leaderboard.json").read_text())["boards"]]
+    assert len(rows) == 4 and not any("reusing its evaluation" in line for line in fresh)
+    assert sorted(r["model"]["checkpoint"] for r in rows) == sorted([str(final), tiny_model] * 2)
+    from harness.cli import parser
+
+    assert parser().parse_args(["run", "tiny_eval", "--fresh-eval"]).fresh_eval is True
+
     # `make eval` on the same checkpoint: a new row (the limit makes it a different suite fingerprint)
     done = subprocess.run(["make", "-s", "eval", f"CKPT={final}", f"SUITE={tmp_path / 'evals' / 'tiny.yaml'}",
                            "ARGS=--limit 4"], cwd=ROOT, capture_output=True, text=True, timeout=300,
@@ -184,7 +203,7 @@ def test_recipe_ends_with_evaluation_and_make_eval_publishes(tmp_path, workspace
     assert done.returncode == 0, done.stderr[-2000:]
     assert "countdown" in done.stdout and "95% CI" in done.stdout and "decontamination: clean" in done.stdout
     board = json.loads((workspace / "leaderboard" / "leaderboard.json").read_text())
-    assert sorted(len(b["rows"]) for b in board["boards"]) == [1, 2]
+    assert sorted(len(b["rows"]) for b in board["boards"]) == [1, 4]
     (limited,) = [b["rows"][0] for b in board["boards"] if b["fingerprint"] != trained["suite"]["fingerprint"]]
     assert limited["model"]["checkpoint"] == str(final)
     assert limited["tasks"]["countdown"]["n"] == 4, [(r["run_id"], r["tasks"]["countdown"]["n"])

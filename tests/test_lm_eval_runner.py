@@ -84,7 +84,10 @@ def test_runner_on_tiny_model(tiny_model):
     tok = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
     runner = LmEvalTask(lm_task="instruction_format", limit=5, batch_size=4, max_new_tokens=8)
-    result = runner.evaluate(EvalContext(model_name=tiny_model, model=model, tokenizer=tok))
+    lines: list[str] = []
+    result = runner.evaluate(EvalContext(model_name=tiny_model, model=model, tokenizer=tok, log=lines.append))
+    # generation progress reaches the log: the closing line counts every item
+    assert lines and lines[-1].startswith("instruction_format: 5/5 items,") and "tokens/s" in lines[-1]
 
     assert list(result.metrics) == ["format_following", "format_following_loose"]
     assert result.item_ids == ["0", "1", "2", "3", "4"] and result.counts["items"] == 5
@@ -114,6 +117,13 @@ def test_runner_on_tiny_model(tiny_model):
 
     assert result.throughput["examples_per_s"] > 0 and result.throughput["tokens_per_s"] > 0
     assert result.throughput["seconds"] <= result.throughput["wall_seconds"]
+
+
+def test_batch_size_on_each_device():
+    """The suite's CPU-sized batch on a CPU; on a GPU a fixed `gpu_batch_size`, else lm-eval's `auto`."""
+    assert LmEvalTask(lm_task="instruction_format", batch_size=4).device_batch_size("cpu") == 4
+    assert LmEvalTask(lm_task="instruction_format", batch_size=4).device_batch_size("cuda:0") == "auto"
+    assert LmEvalTask(lm_task="instruction_format", batch_size=4, gpu_batch_size=96).device_batch_size("cuda") == 96
 
 
 def test_items_are_the_task_docs():

@@ -108,7 +108,9 @@ class Runner(Component, abc.ABC):
     limit: int | None = param(None, ge=1, help="evaluate only the first N items")
     index: tuple[IndexField, ...] = param(["prompt"], help="item fields that decontamination indexes")
     max_new_tokens: int = param(256, ge=1, help="generation budget per response")
-    batch_size: int = param(16, ge=1, help="prompts generated together")
+    batch_size: int = param(16, ge=1, help="prompts generated together on a CPU")
+    gpu_batch_size: int | None = param(None, ge=1, help="prompts generated together on a GPU (default: as many as "
+                                                        "free memory holds)")
     decontamination: Decontamination | None = param(None, help="this task's overlap checks (default: the suite's)")
 
     @property

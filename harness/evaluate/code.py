@@ -188,9 +188,11 @@ class CodeTask(Runner):
             return MBPP_TASK.format(text=problem.prompt, tests=problem.tests) + "\n[BEGIN]\n"
         return problem.prompt
 
-    def _stop(self, problem: Problem) -> list[str] | None:
-        if self.prompt_style == "chat":
-            return None
+    def _stop(self, problem: Problem) -> list | None:
+        if self.prompt_style == "chat":   # the reply is complete once its first code block is closed
+            from harness.evaluate.generate import FENCE_CLOSED
+
+            return [FENCE_CLOSED]
         return ["[DONE]"] if problem.mbpp else CODEX_STOP
 
     def _plus(self, warnings: list[str]) -> Path | None:

@@ -34,7 +34,8 @@ class CountdownTask(Runner):
     max_number: int = param(99, ge=1)
     max_target: int = param(100, ge=1)
     seed: int = param(1234, help="generator seed of the eval problems")
-    split: Literal["test", "all"] = param("test", help="`test` never overlaps training problems")
+    split: Literal["test", "validation", "all"] = param(
+        "test", help="`test` (reporting) and `validation` (tuning) never overlap training problems")
     max_new_tokens: int = param(160, ge=1, help="generation budget per response")
 
     def _problems(self, ctx: EvalContext) -> list[dict]:
@@ -66,10 +67,13 @@ class CountdownTask(Runner):
         return out
 
     def evaluate(self, ctx: EvalContext) -> TaskResult:
+        from harness.evaluate.generate import ANSWER_CLOSED
         from harness.rewards.countdown import verify
 
         problems = self._problems(ctx)
-        generations = ctx.generator.generate([p["prompt"] for p in problems], max_new_tokens=self.max_new_tokens)
+        # an answer is complete at its closing tag: generation stops there instead of at max_new_tokens
+        generations = ctx.generator.generate([p["prompt"] for p in problems], max_new_tokens=self.max_new_tokens,
+                                             stop=[ANSWER_CLOSED])
         correct, formatted, samples = [], [], []
         reasons = collections.Counter()
         for p, (text,) in zip(problems, generations.texts):

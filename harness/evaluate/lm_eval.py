@@ -103,17 +103,26 @@ class LmEvalTask(Runner):
         if self.max_new_tokens:
             gen_kwargs["max_gen_toks"] = self.max_new_tokens
         limit = ctx.limit or self.limit
+        batch_size = self.device_batch_size(ctx.device)
         start = time.perf_counter()
         with quiet("lm_eval"):
             # the batch size goes to HFLM: simple_evaluate's own only reaches models it loads by name (#3207)
-            lm = timed_hflm()(pretrained=ctx.model, tokenizer=ctx.tokenizer, batch_size=self.batch_size)
+            lm = timed_hflm()(pretrained=ctx.model, tokenizer=ctx.tokenizer, batch_size=batch_size)
+            lm.progress_label, lm.progress_log = self.task_name, ctx.log
             out = lm_eval.simple_evaluate(
                 model=lm, model_args={"pretrained": ctx.model_name}, tasks=[loaded.task],
-                task_manager=loaded.manager, num_fewshot=self.num_fewshot, batch_size=self.batch_size,
+                task_manager=loaded.manager, num_fewshot=self.num_fewshot, batch_size=batch_size,
                 limit=limit, log_samples=True, apply_chat_template=self.apply_chat_template,
                 gen_kwargs=gen_kwargs or None, bootstrap_iters=self.bootstrap_iters)
         wall = time.perf_counter() - start
-        return self._result(out, name, loaded, lm, ctx, wall)
+        return self._result(out, name, loaded, lm, ctx, wall, batch_size)
+
+    def device_batch_size(self, device: str) -> int | str:
+        """The task's `batch_size` on a CPU; on a GPU `gpu_batch_size`, or lm-eval's `auto` (the largest
+        batch that runs without running out of memory, found by lm-eval)."""
+        if not str(device).startswith("cuda"):
+            return self.batch_size
+        return self.gpu_batch_size or "auto"
 
     def _check_names(self, config) -> None:
         filters = [f["name"] for f in config.filter_list or [] if isinstance(f, dict) and "name" in f] or ["none"]
@@ -127,7 +136,8 @@ class LmEvalTask(Runner):
 
     # ------------------------------------------------------------------ results
 
-    def _result(self, out: dict, name: str, loaded: LoadedTask, lm, ctx: EvalContext, wall: float) -> TaskResult:
+    def _result(self, out: dict, name: str, loaded: LoadedTask, lm, ctx: EvalContext, wall: float,
+                batch_size: int | str) -> TaskResult:
         config = out["configs"][name]
         filters = [f["name"] for f in config.get("filter_list") or []] or ["none"]
         chosen = self.filter or filters[0]
@@ -172,7 +182,7 @@ class LmEvalTask(Runner):
             info={"lm_task": self.lm_task, "filter": chosen, "filters": filters, "primary_metric": primary,
                   "config_hash": config_hash(config, loaded), "dataset": loaded.dataset,
                   "num_fewshot": out.get("n-shot", {}).get(name), "apply_chat_template": self.apply_chat_template,
-                  "generation_kwargs": config.get("generation_kwargs"), "batch_size": self.batch_size,
+                  "generation_kwargs": config.get("generation_kwargs"), "batch_size": batch_size,
                   "higher_is_better": {m: out.get("higher_is_better", {}).get(name, {}).get(m) for m in metrics},
                   "seeds": {k: out.get("config", {}).get(k) for k in ("random_seed", "numpy_seed", "torch_seed",
                                                                       "fewshot_seed")},
@@ -185,22 +195,32 @@ class LmEvalTask(Runner):
 
 @functools.lru_cache(maxsize=1)
 def timed_hflm():
-    """lm-eval's HFLM, timing the requests it answers (generation or scoring) and counting the
-    tokens it generates (up to each row's end-of-sequence; padding is not counted)."""
+    """lm-eval's HFLM, timing the requests it answers (generation or scoring), counting the
+    tokens it generates (up to each row's end-of-sequence; padding is not counted) and showing
+    generation progress (`harness.evaluate.progress`) under `progress_label`."""
     from lm_eval.models.huggingface import HFLM
+
+    from harness.evaluate.progress import Progress
 
     class TimedHFLM(HFLM):
         request_seconds = 0.0
         generated_tokens = 0
         _depth = 0
+        progress_label = "lm_eval"
+        progress_log = print
+        _progress = None
 
         def _model_generate(self, context, *args, **kwargs):
             out = super()._model_generate(context, *args, **kwargs)
             new = out[:, context.shape[1]:]
             stops = [t for t in (self.tokenizer.pad_token_id, self.eot_token_id) if t is not None]
+            tokens = 0
             for row in new.tolist():
                 ends = [row.index(t) for t in stops if t in row]
-                self.generated_tokens += min(ends) + 1 if ends else len(row)
+                tokens += min(ends) + 1 if ends else len(row)
+            self.generated_tokens += tokens
+            if self._progress is not None:
+                self._progress.advance(context.shape[0], tokens)
             return out
 
         def _timed(self, method, requests, *args, **kwargs):
@@ -214,7 +234,11 @@ def timed_hflm():
                     self.request_seconds += time.perf_counter() - start
 
         def generate_until(self, requests, *args, **kwargs):
-            return self._timed(super().generate_until, requests, *args, **kwargs)
+            with Progress(self.progress_label, len(requests), self.progress_log) as self._progress:
+                try:
+                    return self._timed(super().generate_until, requests, *args, **kwargs)
+                finally:
+                    self._progress = None
 
         def loglikelihood(self, requests, *args, **kwargs):
             return self._timed(super().loglikelihood, requests, *args, **kwargs)

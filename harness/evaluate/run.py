@@ -61,13 +61,14 @@ def evaluate(checkpoint: str, suite: str = "embedded", *, limit: int | None = No
     loaded, tokenizer = load_model(model)
     from harness.evaluate.generate import Generator
 
-    generator = Generator.create(loaded, tokenizer, model.location if model.folder else None)
+    generator = Generator.create(loaded, tokenizer, model.location if model.folder else None, log=log)
     tasks = {}
     for task in config.tasks:
         log(f"{task.task_name}: evaluating ({task.name} runner)")
         ctx = dataclasses.replace(light, model=loaded, tokenizer=tokenizer, generator=generator,
                                   resolve=_resolver(chain), device=str(loaded.device))
-        generator.batch_size = task.batch_size
+        generator.batch_size, generator.gpu_batch_size, generator.task = \
+            task.batch_size, task.gpu_batch_size, task.task_name
         tasks[task.task_name] = task_entry(task, task.evaluate(ctx), dirty[task.task_name], config.seed)
     record = {
         "schema_version": 1,
@@ -91,19 +92,28 @@ def evaluate(checkpoint: str, suite: str = "embedded", *, limit: int | None = No
     return record
 
 
-def evaluate_recipe(recipe, final: Path, log=print) -> tuple[dict, dict]:
+def evaluate_recipe(recipe, final: Path, log=print, fresh: bool = False) -> tuple[dict, dict]:
     """The tail of `make recipe`: the final checkpoint and the recipe's base model on the recipe's suite,
-    with a paired comparison. A base-model record of the same weights and suite is reused."""
+    with a paired comparison. A published record of the same weights on the same suite fingerprint
+    is reused for either (a rerun of a finished recipe evaluates nothing and adds no row), unless
+    `fresh` (`harness run --fresh-eval`) asks for new evaluations."""
     from harness import leaderboard
 
-    after = evaluate(str(final), recipe.eval, log=log)
-    base = resolve_checkpoint(recipe.model.name_or_path, log)
-    before = None
-    if base.folder and (weights := ckpt.weight_hash(base.folder)):
-        before = leaderboard.find(after["suite"]["fingerprint"], weights)
-        if before:
-            log(f"base model: reusing its evaluation {before['run_id']}")
-    before = before or evaluate(recipe.model.name_or_path, recipe.eval, log=log)
+    _, config = find_suite(recipe.eval)
+    suite = suite_fingerprint(config, None)
+
+    def published(ref: str, role: str) -> dict | None:
+        model = resolve_checkpoint(ref, log)
+        weights = ckpt.weight_hash(model.folder) if model.folder else None
+        found = leaderboard.find(suite, weights) if weights and not fresh else None
+        if found:
+            log(f"{role}: reusing its evaluation {found['run_id']} (same weights, same suite; "
+                f"--fresh-eval evaluates again)")
+        return found
+
+    after = published(str(final), "final checkpoint") or evaluate(str(final), recipe.eval, log=log)
+    before = published(recipe.model.name_or_path, "base model") or \
+        evaluate(recipe.model.name_or_path, recipe.eval, log=log)
     log("before -> after (paired bootstrap over the same items):")
     log(leaderboard.format_comparison(leaderboard.compare(before, after)))
     return before, after
@@ -204,8 +214,12 @@ def task_entry(task, result: TaskResult, dirty: set[str], seed: int) -> dict:
 
 
 def suite_fingerprint(config, limit: int | None) -> str:
-    """Rows are comparable only when tasks, options, runner versions and the limit all match."""
-    return fingerprint("suite", plain(config), [(t.name, t.version) for t in config.tasks], limit)
+    """Rows are comparable only when tasks, options, runner versions, the generation version and the
+    limit all match."""
+    from harness.evaluate.generate import VERSION
+
+    return fingerprint("suite", plain(config), [(t.name, t.version) for t in config.tasks], limit,
+                       ("generation", VERSION))
 
 
 def model_entry(model: Model, chain: list[dict]) -> dict:
