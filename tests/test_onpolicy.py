@@ -52,6 +52,12 @@ def test_generation_is_cached_by_model_prompts_sampling_and_seed(tmp_path, tiny_
     # every candidate is scored by the Countdown verifier: a random model never answers correctly
     assert all(c["score"] == 0.0 and c["correct"] is False for r in rows for c in r["candidates"])
     assert steps["2:score"]["counters"]["wrong"] == 18
+    # the card reports the generation's throughput
+    card = (folder / "card.md").read_text(encoding="utf-8")
+    counters = generate["counters"]
+    assert f"| 1:generate | 6 | 18 | {counters['generated_tokens']} |" in card
+    rate = counters["generated_tokens"] / (counters["generation_ms"] / 1000)
+    assert counters["generated_tokens_per_s"] > 0 and abs(counters["generated_tokens_per_s"] - rate) <= max(2, rate / 100)
 
     # a rerun samples nothing, even with the prepared dataset gone: the step cache has the samples
     import shutil

@@ -118,6 +118,14 @@ def render_card(recipe_name: str, manifest: dict, examples: list[dict], tokenize
         notes = ", ".join(f"{k}: {v}" for k, v in sorted(step["counters"].items())) or "-"
         out.append(f"| {step['label']} | {step['rows_in'] if step['rows_in'] is not None else '-'} | "
                    f"{step['rows_out']} | {sum(step['dropped'].values())} | {reasons} | {notes} |")
+    generated = [step for step in manifest["steps"] if "generated_tokens" in step["counters"]]
+    if generated:
+        out += ["", "## Generation", "", "| step | prompts | responses | generated tokens | seconds | tokens/s |",
+                "|---|---|---|---|---|---|"]
+        for step in generated:
+            c = step["counters"]
+            out.append(f"| {step['label']} | {step['rows_in']} | {c.get('candidates', '-')} | {c['generated_tokens']} | "
+                       f"{c.get('generation_ms', 0) / 1000:.1f} | {c.get('generated_tokens_per_s', '-')} |")
     out += ["", f"## Lengths ({unit})", "", f"![length histogram]({png_name})", "",
             "| part | mean | median | p90 | min | max |", "|---|---|---|---|---|---|"]
     out += [f"| {name} | {_stats(values)} |" for name, values in lengths.items()]

@@ -66,6 +66,7 @@ class Generate(Step):
         seconds = time.perf_counter() - start
         ctx.count("generated_tokens", result.new_tokens)
         ctx.count("generation_ms", round(seconds * 1000))
+        ctx.count("generated_tokens_per_s", round(result.new_tokens / max(seconds, 1e-9)))
         for example, texts in zip(examples, result.texts):
             ctx.count("candidates", len(texts))
             found = [candidates.candidate(t, tokens=len(tokenizer(t, add_special_tokens=False).input_ids))
