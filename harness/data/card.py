@@ -124,8 +124,10 @@ def render_card(recipe_name: str, manifest: dict, examples: list[dict], tokenize
                 "|---|---|---|---|---|---|"]
         for step in generated:
             c = step["counters"]
+            seconds = c.get("generation_ms", 0) / 1000
+            rate = f"{c['generated_tokens'] / seconds:.0f}" if seconds else "-"
             out.append(f"| {step['label']} | {step['rows_in']} | {c.get('candidates', '-')} | {c['generated_tokens']} | "
-                       f"{c.get('generation_ms', 0) / 1000:.1f} | {c.get('generated_tokens_per_s', '-')} |")
+                       f"{seconds:.1f} | {rate} |")
     out += ["", f"## Lengths ({unit})", "", f"![length histogram]({png_name})", "",
             "| part | mean | median | p90 | min | max |", "|---|---|---|---|---|---|"]
     out += [f"| {name} | {_stats(values)} |" for name, values in lengths.items()]
