@@ -9,6 +9,7 @@ import importlib
 # section name -> "module:function"; each function takes the parsed arguments. "all" runs them in order.
 SECTIONS = {
     "data_pipeline": "harness.bench.data_pipeline:run",
+    "data_throughput": "harness.bench.data_throughput:run",
     "lm_eval_overhead": "harness.bench.lm_eval_overhead:run",
 }
 # sections that run only when asked for by name (parts of another section, or slow variants)

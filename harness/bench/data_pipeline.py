@@ -8,17 +8,15 @@ measured in the same run, because shared machines are noisy:
 - `minhash_dedup` vs a straightforward `datasketch.MinHashLSH` loop with the
   same threshold, shingles, permutations and bands;
 - exact `dedup` throughput;
-- whole-pipeline throughput, cold and then fully cached;
+- the 13-gram decontamination scan vs a plain-Python set scan;
 - `harness validate` of every shipped recipe vs a bare interpreter start.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,12 +30,22 @@ PARAMS = dict(threshold=0.7, ngram=5, num_perm=128, bands=32)
 
 def make_corpus(n: int, dup_fraction: float, words: int, seed: int = 0):
     """(examples, planted) where planted is a list of (original id, copy id)."""
+    rows, planted = corpus_rows(n, dup_fraction, words, seed)
+    examples = [ex.preference([ex.user(p)], [ex.assistant(c)], [ex.assistant(r)], "synthetic") for p, c, r in rows]
+    return examples, planted
+
+
+def corpus_rows(n: int, dup_fraction: float, words: int, seed: int = 0, exact_fraction: float = 0.0):
+    """(rows, planted): n (prompt, chosen, rejected) texts in corpus order, and the positions of each
+    (original, near-duplicate) pair. `exact_fraction` of rows are exact duplicates of another row
+    up to case and spacing, which exact dedup (and only it) must remove."""
     rng = np.random.default_rng(seed)
     vocab = english_words()
     weights = 1.0 / np.arange(1, len(vocab) + 1) ** 0.8
     cdf = np.cumsum(weights / weights.sum())
     n_copies = int(n * dup_fraction)
-    n_orig = n - n_copies
+    n_exact = int(n * exact_fraction)
+    n_orig = n - n_copies - n_exact
 
     def text(k):
         return " ".join(map(vocab.__getitem__, np.searchsorted(cdf, rng.random(k)).tolist()))
@@ -52,12 +60,14 @@ def make_corpus(n: int, dup_fraction: float, words: int, seed: int = 0):
         prompt, chosen, rejected = rows[src]
         rows.append((prompt, _edit(chosen, rng, vocab), _edit(rejected, rng, vocab)))
         planted.append((src, len(rows) - 1))
+    if n_exact:
+        for src in rng.choice(n_orig, size=n_exact, replace=False).tolist():
+            prompt, chosen, rejected = rows[src]
+            rows.append((prompt.upper(), chosen.replace(" ", "  "), " " + rejected.capitalize()))
     order = rng.permutation(len(rows))
-    examples = [ex.preference([ex.user(rows[j][0])], [ex.assistant(rows[j][1])], [ex.assistant(rows[j][2])], "synthetic")
-                for j in order.tolist()]
     position = np.empty(len(rows), dtype=np.int64)
     position[order] = np.arange(len(rows))
-    return examples, [(int(position[a]), int(position[b])) for a, b in planted]
+    return [rows[j] for j in order.tolist()], [(int(position[a]), int(position[b])) for a, b in planted]
 
 
 def english_words() -> list[str]:
@@ -114,43 +124,6 @@ def timed(fn, *args):
     start = time.perf_counter()
     out = fn(*args)
     return out, time.perf_counter() - start
-
-
-def pipeline_throughput(examples, workdir: Path) -> tuple[float, float, int]:
-    """Seconds for the whole data runner on a local jsonl of the corpus, cold then cached."""
-    from harness.data import pipeline
-    from harness.models import load_tokenizer, tokenizer_id
-    from harness.recipe import load
-
-    path = workdir / "corpus.jsonl"
-    with open(path, "w", encoding="utf-8") as f:
-        for e in examples:
-            f.write(json.dumps({"prompt": e["prompt"], "chosen": e["chosen"], "rejected": e["rejected"]}) + "\n")
-    recipe_path = workdir / "recipes" / "bench.yaml"
-    recipe_path.parent.mkdir(parents=True, exist_ok=True)
-    recipe_path.write_text(f"""
-name: bench
-data:
-  sources: [{{source: local, path: {path}, format: trl, kind: preference}}]
-  steps:
-    - {{step: dedup, key: triple}}
-    - {{step: minhash_dedup, field: response, threshold: 0.7, ngram: 5, num_perm: 128, bands: 32}}
-    - pair_filter
-    - {{step: label_noise, flip_rate: 0.1}}
-    - {{step: length_filter, field: total, max_tokens: 2048}}
-    - {{step: length_curriculum, order: ascending}}
-  write_rejects: false
-""", encoding="utf-8")
-    import datasets
-
-    datasets.disable_progress_bars()
-    recipe = load(recipe_path)
-    tok = lambda: load_tokenizer(recipe.model)
-    tok()  # the one-off conversion of the embedded tokenizer is not pipeline time
-    cold, cold_s = timed(pipeline.run, recipe.data, recipe.seed, tokenizer_id(recipe.model), tok)
-    _, warm_s = timed(pipeline.run, recipe.data, recipe.seed, tokenizer_id(recipe.model), tok)
-    steps = ", ".join(f"{s['label'].split(':')[-1]} {s['seconds']:.1f}s" for s in cold.stats)
-    return cold_s, warm_s, len(cold.examples), steps
 
 
 def decontamination(examples, n_items: int = 10_000, n_leaks: int = 200, baseline_docs: int = 20_000) -> None:
@@ -210,7 +183,8 @@ def validate_seconds() -> tuple[float, float]:
 
 
 def run(args) -> None:
-    """Dedup, whole-pipeline, decontamination and validate figures on the synthetic corpus."""
+    """Dedup, decontamination and validate figures on the synthetic corpus (the whole pipeline's
+    throughput is the `data_throughput` section)."""
     print(f"cores: {os.cpu_count()}  corpus: {args.n} pairs, ~{args.words} words per response, "
           f"{args.dup_fraction:.0%} planted near-duplicates  params: {PARAMS}")
 
@@ -235,14 +209,6 @@ def run(args) -> None:
 
     _, dedup_s = timed(lambda: list(Dedup(key="triple").apply(iter(examples), StepContext(label="d", seed=0))))
     print(f"exact dedup (triple)  {dedup_s:8.2f}s  {len(examples) / dedup_s:,.0f} examples/s")
-
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["HARNESS_CACHE"] = str(Path(tmp) / "cache")
-        os.environ["HF_DATASETS_CACHE"] = str(Path(tmp) / "hf")
-        cold_s, warm_s, rows, steps = pipeline_throughput(examples, Path(tmp))
-    print(f"whole pipeline (cold) {cold_s:8.1f}s  {len(examples) / cold_s:,.0f} examples/s  ({rows} rows out)")
-    print(f"  per step: {steps}")
-    print(f"whole pipeline (cached){warm_s:7.1f}s  -> {cold_s / warm_s:.1f}x faster than cold")
 
     decontamination(examples)
 

@@ -1,0 +1,30 @@
+"""The data-throughput bench compares like with like: the plain `datasets` anchor script and the
+harness recipe keep the same rows in the same order on a small corpus with planted duplicates."""
+
+from __future__ import annotations
+
+from harness.bench import data_throughput, datasets_script
+from harness.bench.data_pipeline import corpus_rows
+from harness.models import embedded_tokenizer_dir
+from harness.recipe import ModelConfig
+
+
+def test_anchor_script_and_harness_keep_the_same_rows_in_the_same_order(workspace, tokenizer):
+    rows, _ = corpus_rows(120, 0.05, 40, exact_fraction=0.1)
+    corpus = workspace / "corpus.jsonl"
+    data_throughput._write_corpus(rows, corpus)
+    max_tokens = data_throughput.anchor_max_tokens(40)
+    recipe = data_throughput._recipe(workspace, "anchored", corpus,
+                                     data_throughput._ANCHORED.format(max_tokens=max_tokens))
+
+    figures = data_throughput.measure_harness(str(recipe), str(workspace / "harness.txt"))
+    ours = (workspace / "harness.txt").read_text().split()
+    drops = {s["label"]: s["rows_in"] - s["rows_out"] for s in figures["steps"] if s["rows_in"] is not None}
+    assert drops["1:dedup"] == 12  # the planted exact copies, which differ only in case and spacing
+    assert 0 < drops["2:length_filter"] < 108
+    assert figures["encoded"]["texts"] > 0 and figures["rows"] == len(ours) == 108 - drops["2:length_filter"]
+
+    anchor = datasets_script.prepare(str(corpus), str(embedded_tokenizer_dir(ModelConfig().name_or_path)),
+                                     max_tokens, num_proc=1)
+    assert list(anchor["key"][:]) == ours
+    assert list(anchor["tokens"][:]) == sorted(anchor["tokens"][:]) and max(anchor["tokens"][:]) <= max_tokens
