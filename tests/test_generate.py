@@ -46,7 +46,9 @@ def _one_at_a_time(model, tokenizer, prompts, **kw):
 
 def test_batched_greedy_outputs_equal_one_prompt_at_a_time(tiny):
     model, tokenizer = tiny
-    batched = Generator(model, tokenizer, batch_size=3, log=None).generate(PROMPTS, max_new_tokens=10)
+    generator = Generator(model, tokenizer, batch_size=3, log=None)
+    generator.chunk_tokens = 3   # several chunks: sequences that end leave the batch between them
+    batched = generator.generate(PROMPTS, max_new_tokens=10)
     alone = _one_at_a_time(model, tokenizer, PROMPTS, max_new_tokens=10)
     assert batched.texts == alone
     assert len({texts[0] for texts in alone}) >= 4          # the prompts' outputs differ, so a mix-up would show
@@ -57,8 +59,9 @@ def test_batched_greedy_outputs_equal_one_prompt_at_a_time(tiny):
 def test_several_completions_per_prompt_stay_with_their_prompt(tiny):
     """n > 1 needs sampling; at a vanishing temperature every sample is the prompt's greedy output."""
     model, tokenizer = tiny
-    batched = Generator(model, tokenizer, batch_size=4, log=None).generate(
-        PROMPTS, max_new_tokens=8, n=3, temperature=1e-6, seed=1)
+    generator = Generator(model, tokenizer, batch_size=4, log=None)
+    generator.chunk_tokens = 3
+    batched = generator.generate(PROMPTS, max_new_tokens=8, n=3, temperature=1e-6, seed=1)
     greedy = _one_at_a_time(model, tokenizer, PROMPTS, max_new_tokens=8)
     assert [len(texts) for texts in batched.texts] == [3] * len(PROMPTS)
     assert batched.texts == [texts * 3 for texts in greedy]
@@ -99,6 +102,7 @@ def test_early_stop_equals_the_full_output_cut_at_the_stop(tiny):
     model, tokenizer = tiny
     generator = Generator(model, tokenizer, batch_size=4, log=None)
     full = generator.generate(PROMPTS, max_new_tokens=24)
+    generator.chunk_tokens = 5   # stopped sequences leave the batch between chunks
     texts = [t[0] for t in full.texts]
     # a literal rule taken from the middle of one output, and a fence-like pattern rule: the trigger
     # must appear twice, so its first appearance sets off the check without matching

@@ -10,8 +10,9 @@ Stopping where the answer is complete. A task passes `stop` rules (`Stop`): Coun
 after its `</answer>` tag, a chat reply with code after its first closing code fence, a
 Codex-style completion before `\\ndef`, `\\nclass`, ... Each sequence of a batch stops at its own
 first match (a `StoppingCriteria` checks the last few tokens for the rule's trigger each step,
-and only then the whole text), and its text is cut at the match. A batch ends when every
-sequence in it has stopped, instead of when all reach `max_new_tokens`. For greedy decoding
+and only then the whole text), and its text is cut at the match. Every `chunk_tokens` steps the sequences that have
+ended (a stop rule or end-of-sequence) leave the batch, so the rest run on without them, and a
+batch ends when all have ended, instead of when all reach `max_new_tokens`. For greedy decoding
 the output is exactly the no-stop output cut at the same place (tested), so scores change only
 for completions that go on after a complete answer (for example a second `<answer>`).
 
@@ -37,6 +38,7 @@ from harness.evaluate.progress import INTERVAL_S, Progress
 VERSION = 2   # 2: stop rules end generation (Countdown after </answer>, chat code after its code block)
 MAX_GPU_BATCH = 256      # past this a generation step is compute-bound even for small models (vLLM's default cap)
 MEMORY_FRACTION = 0.7    # of free GPU memory given to one batch; the rest is headroom for allocator slack
+CHUNK_TOKENS = 32        # steps between drops of finished sequences from a batch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +157,7 @@ class Generator:
     def __init__(self, model, tokenizer, batch_size: int = 16, log: Callable[[str], None] | None = print) -> None:
         self.model, self.tokenizer, self.batch_size, self.log = model, tokenizer, batch_size, log
         self.gpu_batch_size: int | None = None
+        self.chunk_tokens = CHUNK_TOKENS
         self.task = "generation"
         self.progress_interval_s = INTERVAL_S
         device = getattr(model, "device", None)
@@ -226,29 +229,53 @@ class Generator:
     def _batch(self, batch: list[list[int]], max_new_tokens: int, n: int, temperature: float,
                stops: tuple[Stop, ...]) -> list[tuple[list[int], bool]]:
         """Generated token ids of each sequence (n per prompt, in order) up to its end, and whether a
-        stop rule ended it."""
+        stop rule ended it.
+
+        Generation runs in chunks of `chunk_tokens` steps, continuing from the KV cache; after each
+        chunk the sequences that have ended leave the batch (their cache rows are dropped), so a
+        batch with a few long answers does not carry its finished sequences to `max_new_tokens`.
+        """
         import torch
         from transformers import StoppingCriteriaList
 
         tok = self.tokenizer
         enc = tok.pad({"input_ids": batch}, return_tensors="pt").to(self.model.device)
-        width = enc["input_ids"].shape[1]
-        criteria = completion_end()(tok, stops, width) if stops else None
-        sample = temperature > 0
-        with torch.inference_mode():
-            gen = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=sample,
-                                      temperature=temperature if sample else None, top_p=None, top_k=None,
-                                      num_return_sequences=n, pad_token_id=tok.pad_token_id,
-                                      stopping_criteria=StoppingCriteriaList([criteria]) if criteria else None)
-        eos = self._eos()
-        rows = []
-        for r, row in enumerate(gen[:, width:].tolist()):
-            if criteria is not None and criteria.ended[r] is not None:
-                rows.append((row[:criteria.ended[r]], True))
-                continue
-            # a sequence ends at its end-of-sequence token (counted), or where generate's padding begins
-            end = next((i for i, t in enumerate(row) if t in eos or t == tok.pad_token_id), None)
-            rows.append((row if end is None else row[:end + (row[end] in eos)], False))
+        ids, mask = enc["input_ids"].repeat_interleave(n, 0), enc["attention_mask"].repeat_interleave(n, 0)
+        width, eos, sample = ids.shape[1], self._eos(), temperature > 0
+        rows: list = [None] * ids.shape[0]
+        active = list(range(ids.shape[0]))   # the original row of each sequence still generating
+        cache: dict = {}   # the KV cache, under the name this transformers version uses (`cache`, formerly
+        while active:      # `past_key_values`)
+            generated = ids.shape[1] - width
+            criteria = completion_end()(tok, stops, width) if stops else None
+            with torch.inference_mode():
+                out = self.model.generate(
+                    input_ids=ids, attention_mask=mask, **cache,
+                    max_new_tokens=min(self.chunk_tokens, max_new_tokens - generated), do_sample=sample,
+                    temperature=temperature if sample else None, top_p=None, top_k=None,
+                    pad_token_id=tok.pad_token_id, return_dict_in_generate=True,
+                    stopping_criteria=StoppingCriteriaList([criteria]) if criteria else None)
+            sequences = out.sequences
+            name = "cache" if "cache" in out else "past_key_values"
+            cache = {name: out[name]}
+            running = []
+            for k, row in enumerate(sequences[:, width:].tolist()):
+                if criteria is not None and criteria.ended[k] is not None:
+                    rows[active[k]] = (row[:criteria.ended[k]], True)
+                    continue
+                # a sequence ends at its end-of-sequence token (counted), or where generate's padding begins
+                end = next((i for i in range(generated, len(row)) if row[i] in eos or row[i] == tok.pad_token_id),
+                           None)
+                if end is not None or len(row) >= max_new_tokens:
+                    rows[active[k]] = (row if end is None else row[:end + (row[end] in eos)], False)
+                else:
+                    running.append(k)
+            if running and len(running) < len(active):
+                keep = torch.tensor(running, device=sequences.device)
+                cache[name].batch_select_indices(keep)
+                sequences, mask = sequences[keep], mask[keep]
+            mask = torch.cat([mask, mask.new_ones(mask.shape[0], sequences.shape[1] - mask.shape[1])], dim=1)
+            ids, active = sequences, [active[k] for k in running]
         return rows
 
     def _eos(self) -> set[int]:
