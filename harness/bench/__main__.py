@@ -10,6 +10,7 @@ import importlib
 SECTIONS = {
     "data_pipeline": "harness.bench.data_pipeline:run",
     "data_throughput": "harness.bench.data_throughput:run",
+    "generation": "harness.bench.generation:run",
     "lm_eval_overhead": "harness.bench.lm_eval_overhead:run",
 }
 # sections that run only when asked for by name (parts of another section, or slow variants)

@@ -207,10 +207,11 @@ class Generator:
                         torch.manual_seed(seed + b)
                     try:
                         rows = self._batch([ids[i] for i in batch], max_new_tokens, n, temperature, stops)
-                    except torch.OutOfMemoryError:
+                    except torch.cuda.OutOfMemoryError:
                         if size == 1:
                             raise
                         size //= 2
+                        torch.cuda.empty_cache()
                         if self.log:
                             self.log(f"{self.task}: out of memory at {len(batch)} prompts per batch; retrying with {size}")
                         continue
