@@ -17,7 +17,7 @@ def test_anchor_script_and_harness_keep_the_same_rows_in_the_same_order(workspac
     recipe = data_throughput._recipe(workspace, "anchored", corpus,
                                      data_throughput._ANCHORED.format(max_tokens=max_tokens))
 
-    figures = data_throughput.measure_harness(str(recipe), str(workspace / "harness.txt"))
+    figures = data_throughput.measure_pipeline(str(recipe), str(workspace / "harness.txt"))
     ours = (workspace / "harness.txt").read_text().split()
     drops = {s["label"]: s["rows_in"] - s["rows_out"] for s in figures["steps"] if s["rows_in"] is not None}
     assert drops["1:dedup"] == 12  # the planted exact copies, which differ only in case and spacing
@@ -28,3 +28,32 @@ def test_anchor_script_and_harness_keep_the_same_rows_in_the_same_order(workspac
                                      max_tokens, num_proc=1)
     assert list(anchor["key"][:]) == ours
     assert list(anchor["tokens"][:]) == sorted(anchor["tokens"][:]) and max(anchor["tokens"][:]) <= max_tokens
+
+
+def test_a_prepared_dataset_is_reused_without_reading_the_step_cache(workspace, tokenizer):
+    """A rerun finds the finished folder by the planned fingerprint: even with the step cache gone it
+    computes nothing, and still prints every node's line (marked cached) from the manifest."""
+    import shutil
+
+    from harness.data.prepare import prepare
+    from harness.recipe import load
+
+    rows, _ = corpus_rows(40, 0.0, 40, exact_fraction=0.1)
+    corpus = workspace / "corpus.jsonl"
+    data_throughput._write_corpus(rows, corpus)
+    steps = data_throughput._ANCHORED.format(max_tokens=85)
+    recipe = load(data_throughput._recipe(workspace, "reuse", corpus, steps))
+    first_lines, again_lines = [], []
+    first = prepare(recipe, log=first_lines.append)
+    stamp = (first / "manifest.json").stat().st_mtime_ns
+    shutil.rmtree(workspace / "cache" / "data")
+    again = prepare(recipe, log=again_lines.append)
+    assert again == first and (again / "manifest.json").stat().st_mtime_ns == stamp
+    assert not (workspace / "cache" / "data").exists()  # nothing read, nothing recomputed
+    assert again_lines[-1] == f"reusing {first}" and first_lines[-1].startswith("wrote ")
+    assert [line.split("[")[0] for line in again_lines[:-1]] == [line.split("[")[0] for line in first_lines[:-1]]
+    assert all("[cached]" in line for line in again_lines[:-1]) and "duplicate_triple=4" in again_lines[1]
+
+    changed = load(data_throughput._recipe(workspace, "reuse", corpus, steps.replace("max_tokens: 85", "max_tokens: 60")))
+    other_lines = []
+    assert prepare(changed, log=other_lines.append) != first and other_lines[-1].startswith("wrote ")

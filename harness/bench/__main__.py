@@ -16,6 +16,7 @@ SECTIONS = {
 # sections that run only when asked for by name (parts of another section, or slow variants)
 EXTRA = {
     "decontamination": "harness.bench.data_pipeline:decontamination_only",
+    "data_memory": "harness.bench.data_throughput:memory",
 }
 
 

@@ -14,8 +14,9 @@ It does what the harness recipe `dedup (key: triple) -> length_filter -> length_
 script with the same cache folder is its cached figure.
 
 Run as a program (`python -m harness.bench.datasets_script CORPUS TOKENIZER_DIR MAX_TOKENS NUM_PROC
-OUT`), it writes the kept rows' keys in output order to OUT, one per line, and prints one JSON line:
-seconds, rows, peak RSS of the script and of its worker processes.
+SAVE_DIR KEYS`), it writes the result with `save_to_disk(SAVE_DIR)` (timed, as `harness data` writes
+its dataset folder), then the kept rows' keys in output order to KEYS, one per line, and prints
+one JSON line: seconds, rows, peak RSS of the script and of its worker processes.
 """
 
 from __future__ import annotations
@@ -77,11 +78,12 @@ def main(argv: list[str]) -> None:
     import datasets  # noqa: F401  imports are not the work being timed (nor on the harness side)
     import transformers  # noqa: F401
 
-    corpus, tokenizer_dir, max_tokens, num_proc, out = argv
+    corpus, tokenizer_dir, max_tokens, num_proc, save_dir, keys = argv
     start = time.perf_counter()
     data = prepare(corpus, tokenizer_dir, int(max_tokens), int(num_proc))
+    data.save_to_disk(save_dir)
     seconds = time.perf_counter() - start
-    with open(out, "w", encoding="utf-8") as f:
+    with open(keys, "w", encoding="utf-8") as f:
         f.writelines(key + "\n" for key in data["key"][:])
     print(json.dumps({"seconds": seconds, "rows": len(data),
                       "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

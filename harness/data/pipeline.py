@@ -65,6 +65,18 @@ def data_fingerprint(nodes: list[Node]) -> str:
     return fingerprint([n.fingerprint for n in nodes])
 
 
+def planned_fingerprint(data, seed: int, tokenizer_id: str, models=None) -> str:
+    """The data fingerprint that `run` would give, found without reading or computing any data, so a
+    dataset prepared before can be reused as a whole: nothing decoded, nothing replayed."""
+    return data_fingerprint(plan(data, seed, tokenizer_id, models.identity if models else None))
+
+
+def log_reused(manifest: dict, log: Callable[[str], None]) -> None:
+    """The per-node lines of a run, from the manifest of a dataset reused as a whole (all cached)."""
+    for entry in manifest["steps"]:
+        log(_summary(entry["label"], {**entry, "cached": True}))
+
+
 def run(data, seed: int, tokenizer_id: str, tokenizer_factory: Callable | None,
         cache_dir: Path | None = None, log: Callable[[str], None] = lambda _: None,
         models=None) -> DataResult:
@@ -85,7 +97,7 @@ def run(data, seed: int, tokenizer_id: str, tokenizer_factory: Callable | None,
             stats = {**stats, "cached": True}
         else:
             output, stats = _compute(node, inputs, seed, tokenizer_factory, data.write_rejects, cache_dir, models)
-        log(_summary(node, stats))
+        log(_summary(node.label, stats))
         all_stats.append(stats)
         examples = examples + output if node.is_source else output
         if not node.is_source and getattr(node.component, "sets_order", False):
@@ -98,19 +110,20 @@ def run(data, seed: int, tokenizer_id: str, tokenizer_factory: Callable | None,
 def _compute(node: Node, inputs, seed, tokenizer_factory, keep_rejects, cache_dir, models) -> tuple[list, dict]:
     ctx = StepContext(label=node.label, seed=seed, tokenizer_factory=tokenizer_factory, keep_rejects=keep_rejects,
                       models=models)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if node.is_source:
         output = list(node.component.load(ctx))
     else:
         output = list(node.component.apply(iter(inputs), ctx))
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     n_in = None if node.is_source else len(inputs)
     dropped = sum(ctx.drops.values())
     if n_in is not None and not node.component.adds_rows and len(output) != n_in - dropped:
         raise HarnessError(f"step {node.label} returned {len(output)} of {n_in} rows but reported {dropped} "
                            f"drops; a step must drop rows through ctx.drop(example, reason)")
     stats = {"label": node.label, "fingerprint": node.fingerprint, "rows_in": n_in, "rows_out": len(output),
-             "dropped": dict(ctx.drops), "counters": dict(ctx.counters), "seconds": round(seconds, 3)}
+             "dropped": dict(ctx.drops), "counters": dict(ctx.counters), "seconds": round(seconds, 3),
+             "cpu_seconds": round(cpu, 3)}  # all threads of the process: steadier than wall time when shared
     cache.save(cache_dir, node.fingerprint, inputs, output, stats, ctx.rejects)
     return output, {**stats, "cached": False}
 
@@ -128,13 +141,13 @@ def _check_metadata(nodes: list[Node], examples: list[dict]) -> None:
                                    f"source that carries it, or a scorer that does not need it")
 
 
-def _summary(node: Node, stats: dict) -> str:
+def _summary(label: str, stats: dict) -> str:
     hit = "cached" if stats.get("cached") else f"{stats['seconds']:.2f}s"
     drops = ", ".join(f"{k}={v}" for k, v in sorted(stats["dropped"].items()))
     counters = ", ".join(f"{k}={v}" for k, v in sorted(stats["counters"].items()))
     rows = f"{stats['rows_out']} rows" if stats["rows_in"] is None else f"{stats['rows_in']} -> {stats['rows_out']}"
     extra = "; ".join(x for x in (drops and f"dropped {drops}", counters) if x)
-    return f"{node.label:<24} {rows:<18} [{hit}]" + (f"  {extra}" if extra else "")
+    return f"{label:<24} {rows:<18} [{hit}]" + (f"  {extra}" if extra else "")
 
 
 def _fail_empty(node: Node, stats: dict) -> None:

@@ -2,7 +2,8 @@
 
 Everything for one (data fingerprint, format) goes into
 `runs/<recipe>/data/<fingerprint>-<format>/`, written to a temporary folder
-and renamed into place; the card is also copied to `data_cards/`.
+and renamed into place; the card is also copied to `data_cards/`. A dataset already prepared
+under the same fingerprint is reused as a whole, without running (or replaying) the pipeline.
 """
 
 from __future__ import annotations
@@ -29,10 +30,16 @@ def prepare(recipe, stage=None, log=print, models=None) -> Path:
     data = recipe.data_for(stage)
     tokenizer = functools.cache(lambda: load_tokenizer(recipe.model))
     models = models or StepModels.for_recipe(recipe, plan_stages(recipe) if recipe.stages else ())
+    card_name = recipe.name if stage is None or stage.data is None else f"{recipe.name}.{stage.name}"
+    fingerprint = pipeline.planned_fingerprint(data, recipe.seed, tokenizer_id(recipe.model), models)
+    done = _prepared(paths.runs_root() / recipe.name / "data", fingerprint, recipe.output_format(stage))
+    if done is not None:  # prepared before: reused without reading a row (a rerun of a large set is instant)
+        pipeline.log_reused(json.loads((done / "manifest.json").read_text(encoding="utf-8")), log)
+        log(f"reusing {done}")
+        return _publish_card(done, card_name)
     result = pipeline.run(data, recipe.seed, tokenizer_id(recipe.model), tokenizer, log=log, models=models)
     fmt = recipe.output_format(stage) or output.infer_format(result.examples)
     folder = paths.runs_root() / recipe.name / "data" / f"{result.fingerprint}-{fmt}"
-    card_name = recipe.name if stage is None or stage.data is None else f"{recipe.name}.{stage.name}"
     if not (folder / "manifest.json").is_file():
         manifest = _manifest(recipe, data, result, fmt)
         with atomic_dir(folder) as tmp:
@@ -51,6 +58,17 @@ def prepare(recipe, stage=None, log=print, models=None) -> Path:
         log(f"wrote {manifest['rows']} {fmt} examples to {folder}")
     else:
         log(f"reusing {folder}")
+    return _publish_card(folder, card_name)
+
+
+def _prepared(data_dir: Path, fingerprint: str, fmt: str | None) -> Path | None:
+    """The finished folder of a data fingerprint: in `fmt`, or, when the data's own kind decides the
+    format, the only one there is."""
+    found = [f for f in sorted(data_dir.glob(f"{fingerprint}-{fmt or '*'}")) if (f / "manifest.json").is_file()]
+    return found[0] if len(found) == 1 else None
+
+
+def _publish_card(folder: Path, card_name: str) -> Path:
     cards = paths.cards_root()
     write_bytes(cards / f"{card_name}.md", (folder / "card.md").read_bytes())
     for png in sorted(folder.glob("*.png")):
