@@ -54,7 +54,8 @@ def causal_lm(ctx, reference: str, role: str, task: str, batch_size: int):
     from harness.evaluate.generate import Generator
 
     model, tokenizer = _load(ctx, reference, role, task, "AutoModelForCausalLM", "ForCausalLM")
-    generator = Generator(model, tokenizer, batch_size)
+    generator = Generator(model, tokenizer, batch_size, log=ctx.log)
+    generator.task = f"{task} ({role})"
     try:
         yield generator
     finally:

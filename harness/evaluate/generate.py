@@ -254,11 +254,11 @@ class Generator:
                     input_ids=ids, attention_mask=mask, **cache,
                     max_new_tokens=min(self.chunk_tokens, max_new_tokens - generated), do_sample=sample,
                     temperature=temperature if sample else None, top_p=None, top_k=None,
-                    pad_token_id=tok.pad_token_id, return_dict_in_generate=True,
+                    pad_token_id=tok.pad_token_id, return_dict_in_generate=True, use_cache=True,
                     stopping_criteria=StoppingCriteriaList([criteria]) if criteria else None)
             sequences = out.sequences
             name = "cache" if "cache" in out else "past_key_values"
-            cache = {name: out[name]}
+            cache = {name: out[name]} if name in out and out[name] is not None else {}
             running = []
             for k, row in enumerate(sequences[:, width:].tolist()):
                 if criteria is not None and criteria.ended[k] is not None:
@@ -273,7 +273,8 @@ class Generator:
                     running.append(k)
             if running and len(running) < len(active):
                 keep = torch.tensor(running, device=sequences.device)
-                cache[name].batch_select_indices(keep)
+                for kv in cache.values():
+                    kv.batch_select_indices(keep)
                 sequences, mask = sequences[keep], mask[keep]
             mask = torch.cat([mask, mask.new_ones(mask.shape[0], sequences.shape[1] - mask.shape[1])], dim=1)
             ids, active = sequences, [active[k] for k in running]
