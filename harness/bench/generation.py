@@ -6,6 +6,9 @@ same run (the machine may be shared, so only the ratios travel):
 - the harness's batched generator against a plain `model.generate` loop, one prompt at a time,
   over the same Countdown prompts with the same settings (greedy, the `embedded` suite's
   `max_new_tokens`): generated tokens/s of both, and how many outputs agree;
+- the generator as it was before ("previous batching": the suite's CPU-sized batch on every
+  device, each sequence carried to the end of its batch) against the current one, which drops
+  ended sequences between chunks and, on a GPU, sizes the batch from free memory;
 - early stopping on the same Countdown prompts (`</answer>`) and on HumanEval chat prompts
   (the closing code fence): wall time and tokens with and without the stop rule, and a check
   that every stopped output equals the unstopped output cut at the same place.
@@ -101,73 +104,82 @@ def _rate(tokens: int, seconds: float) -> float:
     return tokens / max(seconds, 1e-9)
 
 
+def _side(label: str, tokens: int, clock: _Clock, **extra) -> dict:
+    return {"label": label, "tokens": tokens, "wall_s": clock.wall, "cpu_s": clock.cpu,
+            "tokens_per_s": _rate(tokens, clock.wall), **extra}
+
+
 def bench_device(device: str, n_prompts: int = PROMPTS, n_code: int = CODE_PROMPTS) -> dict:
+    """Countdown: plain loop, the previous batching (the suite's batch size, every sequence carried to
+    the end of its batch), the current generator, and the current one with its stop rule. HumanEval
+    chat prompts: the previous batching, the current generator, and with the fence rule."""
     import torch
 
     from harness.evaluate.generate import ANSWER_CLOSED, FENCE_CLOSED, Generator, cut
 
     model, tokenizer = _load(device)
-    generator = Generator(model, tokenizer, batch_size=CPU_BATCH, log=None)
+    current = Generator(model, tokenizer, batch_size=CPU_BATCH, log=None)
+    previous = Generator(model, tokenizer, batch_size=CPU_BATCH, log=None)
+    previous.free_memory = None                        # the suite's CPU-sized batch, on any device
     countdown, code = countdown_prompts(n_prompts), code_prompts(n_code)
-    generator.generate(countdown[:2], max_new_tokens=4)   # warm-up: first-call allocations and kernels
+    current.generate(countdown[:2], max_new_tokens=4)   # warm-up: first-call allocations and kernels
     figures: dict = {"device": device, "dtype": str(model.dtype).removeprefix("torch."), "prompts": len(countdown),
-                     "threads": torch.get_num_threads()}
+                     "code_prompts": len(code), "threads": torch.get_num_threads()}
 
-    with _Clock(device) as plain_clock:
+    with _Clock(device) as clock:
         plain_texts, plain_tokens = plain_loop(model, tokenizer, countdown, COUNTDOWN_TOKENS)
-    with _Clock(device) as batched_clock:
-        full = generator.generate(countdown, max_new_tokens=COUNTDOWN_TOKENS)
-    with _Clock(device) as stop_clock:
-        stopped = generator.generate(countdown, max_new_tokens=COUNTDOWN_TOKENS, stop=[ANSWER_CLOSED])
-    figures["plain"] = {"tokens": plain_tokens, "wall_s": plain_clock.wall, "cpu_s": plain_clock.cpu,
-                        "tokens_per_s": _rate(plain_tokens, plain_clock.wall)}
-    figures["batched"] = {"tokens": full.new_tokens, "wall_s": batched_clock.wall, "cpu_s": batched_clock.cpu,
-                          "tokens_per_s": _rate(full.new_tokens, batched_clock.wall), "batch_size": full.batch_size,
-                          "same_as_plain": sum(a[0] == b for a, b in zip(full.texts, plain_texts))}
-    figures["countdown_stop"] = _stop_figures(full, batched_clock, stopped, stop_clock, [ANSWER_CLOSED], cut)
+    rows = [_side("plain model.generate, one prompt at a time", plain_tokens, clock)]
+    previous.chunk_tokens = COUNTDOWN_TOKENS           # one chunk: ended sequences stay in the batch
+    with _Clock(device) as clock:
+        before = previous.generate(countdown, max_new_tokens=COUNTDOWN_TOKENS)
+    rows.append(_side(f"previous batching (batch {before.batch_size}, no drops)", before.new_tokens, clock,
+                      same=sum(a[0] == b for a, b in zip(before.texts, plain_texts))))
+    with _Clock(device) as clock:
+        full = current.generate(countdown, max_new_tokens=COUNTDOWN_TOKENS)
+    rows.append(_side(f"harness generator (batch {full.batch_size})", full.new_tokens, clock,
+                      same=sum(a[0] == b for a, b in zip(full.texts, plain_texts))))
+    with _Clock(device) as clock:
+        stopped = current.generate(countdown, max_new_tokens=COUNTDOWN_TOKENS, stop=[ANSWER_CLOSED])
+    rows.append(_side("  + stop after </answer>", stopped.new_tokens, clock, stopped=stopped.stopped,
+                      cut=sum(s[0] == cut(f[0], [ANSWER_CLOSED])[0] for s, f in zip(stopped.texts, full.texts))))
+    figures["countdown"] = rows
 
-    generator.batch_size = 16   # the embedded suite's HumanEval batch
-    with _Clock(device) as code_clock:
-        code_full = generator.generate(code, max_new_tokens=CODE_TOKENS)
-    with _Clock(device) as code_stop_clock:
-        code_stopped = generator.generate(code, max_new_tokens=CODE_TOKENS, stop=[FENCE_CLOSED])
-    figures["code_stop"] = _stop_figures(code_full, code_clock, code_stopped, code_stop_clock, [FENCE_CLOSED], cut)
-    figures["code_stop"]["prompts"] = len(code)
+    current.batch_size = previous.batch_size = 16      # the embedded suite's HumanEval batch
+    previous.chunk_tokens = CODE_TOKENS
+    with _Clock(device) as clock:
+        before = previous.generate(code, max_new_tokens=CODE_TOKENS)
+    rows = [_side(f"previous batching (batch {before.batch_size}, no drops)", before.new_tokens, clock)]
+    with _Clock(device) as clock:
+        full = current.generate(code, max_new_tokens=CODE_TOKENS)
+    rows.append(_side(f"harness generator (batch {full.batch_size})", full.new_tokens, clock,
+                      same=sum(a == b for a, b in zip(full.texts, before.texts))))
+    with _Clock(device) as clock:
+        stopped = current.generate(code, max_new_tokens=CODE_TOKENS, stop=[FENCE_CLOSED])
+    rows.append(_side("  + stop after the code block", stopped.new_tokens, clock, stopped=stopped.stopped,
+                      cut=sum(s[0] == cut(f[0], [FENCE_CLOSED])[0] for s, f in zip(stopped.texts, full.texts))))
+    figures["humaneval"] = rows
     return figures
 
 
-def _stop_figures(full, full_clock, stopped, stop_clock, rule, cut) -> dict:
-    return {"without": {"tokens": full.new_tokens, "wall_s": full_clock.wall, "cpu_s": full_clock.cpu,
-                        "tokens_per_s": _rate(full.new_tokens, full_clock.wall)},
-            "with": {"tokens": stopped.new_tokens, "wall_s": stop_clock.wall, "cpu_s": stop_clock.cpu,
-                     "tokens_per_s": _rate(stopped.new_tokens, stop_clock.wall)},
-            "stopped": stopped.stopped,
-            "equal_to_cut": sum(s[0] == cut(f[0], rule)[0] for s, f in zip(stopped.texts, full.texts)),
-            "batch_size": stopped.batch_size}
-
-
 def report(f: dict) -> None:
-    plain, batched = f["plain"], f["batched"]
     print(f"generation on {f['device']} ({f['dtype']}, {f['threads']} CPU threads): embedded SmolLM2-135M-Instruct, "
-          f"{f['prompts']} Countdown prompts, greedy, max {COUNTDOWN_TOKENS} new tokens")
-    print(f"  plain model.generate, one prompt at a time  {plain['tokens']:6d} tokens {plain['wall_s']:7.1f}s wall "
-          f"{plain['cpu_s']:7.1f}s cpu  {plain['tokens_per_s']:7.1f} tokens/s")
-    print(f"  harness generator, batch {batched['batch_size']:<4d}             {batched['tokens']:6d} tokens "
-          f"{batched['wall_s']:7.1f}s wall {batched['cpu_s']:7.1f}s cpu  {batched['tokens_per_s']:7.1f} tokens/s  "
-          f"-> {batched['tokens_per_s'] / plain['tokens_per_s']:.2f}x tokens/s; "
-          f"{batched['same_as_plain']}/{f['prompts']} outputs identical to the plain loop's")
-    for name, key, prompts in (("Countdown, stop after </answer>", "countdown_stop", f["prompts"]),
-                               ("HumanEval chat, stop after the code block", "code_stop",
-                                f["code_stop"].get("prompts"))):
-        s = f[key]
-        without, with_ = s["without"], s["with"]
-        print(f"  early stopping, {name} ({prompts} prompts, batch {s['batch_size']}):")
-        for label, side in (("without", without), ("with", with_)):
-            print(f"    {label:8s} {side['tokens']:6d} tokens {side['wall_s']:7.1f}s wall {side['cpu_s']:7.1f}s cpu  "
-                  f"{side['tokens_per_s']:7.1f} tokens/s")
-        print(f"    -> wall {without['wall_s'] / max(with_['wall_s'], 1e-9):.2f}x faster, "
-              f"{1 - with_['tokens'] / max(without['tokens'], 1):.0%} fewer tokens; {s['stopped']}/{prompts} stopped "
-              f"by the rule; {s['equal_to_cut']}/{prompts} outputs equal to the unstopped output cut at the stop")
+          f"greedy; wall time is the figure, CPU time the cross-check on a busy machine")
+    for name, key, n, tokens in (("Countdown", "countdown", f["prompts"], COUNTDOWN_TOKENS),
+                                 ("HumanEval chat", "humaneval", f["code_prompts"], CODE_TOKENS)):
+        rows = f[key]
+        base = rows[0]
+        print(f"  {name}: {n} prompts, max {tokens} new tokens (ratios against the first line)")
+        for row in rows:
+            notes = []
+            if "same" in row:
+                notes.append(f"{row['same']}/{n} outputs identical to the first line's")
+            if "stopped" in row:
+                notes.append(f"{row['stopped']}/{n} stopped by the rule, {row['cut']}/{n} equal to the unstopped "
+                             f"output cut there")
+            print(f"    {row['label']:44s} {row['tokens']:6d} tokens {row['wall_s']:7.1f}s wall "
+                  f"({base['wall_s'] / max(row['wall_s'], 1e-9):5.2f}x) {row['cpu_s']:7.1f}s cpu "
+                  f"{row['tokens_per_s']:7.1f} tokens/s ({row['tokens_per_s'] / max(base['tokens_per_s'], 1e-9):5.2f}x)"
+                  + (f"  {'; '.join(notes)}" if notes else ""))
 
 
 def generation_bench(n_prompts: int = PROMPTS, n_code: int = CODE_PROMPTS) -> list[dict]:
