@@ -28,19 +28,23 @@ stages:
 """
 
 
-def harness(*args):
-    return subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, stdout=subprocess.PIPE,
+def harness(log, *args):
+    """The CLI in a child process, its output going to a file: a pipe nobody drains while the test
+    polls would block the child once its logs filled the pipe's buffer (64 KiB)."""
+    return subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
 
 
 def test_kill_9_then_rerun_resumes(tmp_path, workspace, tiny_model):
     path = write_recipe(tmp_path / "recipes", RECIPE.format(tiny=tiny_model), "resume")
-    first = harness("run", str(path))
+    log = tmp_path / "first.log"
+    with open(log, "w", encoding="utf-8") as sink:
+        first = harness(sink, "run", str(path))
     runs = workspace / "runs" / "resume"
     deadline = time.time() + 300
     while not list(runs.glob("dpo-*/checkpoint-4")):
-        assert first.poll() is None, first.stdout.read()
-        assert time.time() < deadline, "no checkpoint appeared"
+        assert first.poll() is None, log.read_text(encoding="utf-8")
+        assert time.time() < deadline, "no checkpoint appeared:\n" + log.read_text(encoding="utf-8")[-3000:]
         time.sleep(0.05)
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
@@ -48,8 +52,8 @@ def test_kill_9_then_rerun_resumes(tmp_path, workspace, tiny_model):
     sft_final = next(runs.glob("sft-*/final"))
     sft_stamp = (sft_final / "checkpoint.json").stat().st_mtime_ns
 
-    second = harness("run", str(path))
-    out, _ = second.communicate(timeout=600)
+    second = harness(subprocess.PIPE, "run", str(path))
+    out, _ = second.communicate(timeout=600)  # drains the pipe while it waits
     assert second.returncode == 0, out
     assert "sft: finished earlier" in out and "dpo: resuming from the last checkpoint" in out
     assert "[cached]" in out and "wrote" not in out.split("dpo: resuming")[0].replace("reusing", "")
@@ -58,4 +62,7 @@ def test_kill_9_then_rerun_resumes(tmp_path, workspace, tiny_model):
     assert out.count("'loss':") == 12 - resumed_at  # it continued instead of starting over
     info = checkpoint.read(next(runs.glob("dpo-*/final")))
     assert info["steps"] == 12
+    # the resume points served their purpose: none is left beside final/, and none was written at step 12
+    assert not list(runs.glob("*/checkpoint-*"))
+    assert "dpo: removed resume point checkpoint-10 (" in out
     assert (sft_final / "checkpoint.json").stat().st_mtime_ns == sft_stamp

@@ -70,11 +70,13 @@ def test_sft_reward_dpo_rloo_chain_with_lineage_and_reuse(tmp_path, workspace, t
     assert {"rewards/countdown/mean", "rewards/reward_model/mean"} <= set(info["rloo"]["metrics"])
     for folder in finals.values():
         assert (folder / "README.md").read_text().startswith("---\nbase_model:")
+        assert not list(folder.parent.glob("checkpoint-*"))  # short runs write no resume point at all
         assert (folder / "curves.png").read_bytes()[:4] == b"\x89PNG"
     # training changed the weights, and each stage starts where its parent ended
     start, sft = weights(tiny_model), weights(finals["sft"])
     name = "model.layers.0.mlp.down_proj.weight"
     assert (abs(start[name] - sft[name]).max()) > 0
+    assert not any("resume point" in line for line in lines)
     # a second run reuses every finished stage without training
     import harness.train.trainer_setup as setup
 
@@ -184,10 +186,27 @@ def test_lora_stage_writes_merged_weights(tmp_path, workspace, tiny_model):
 
 
 def test_qlora_on_cpu_is_refused_before_any_work(tmp_path, workspace, tiny_model):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA host may run QLoRA; this checks the refusal on a machine without one")
     text = CURRICULUM.format(tiny=tiny_model, steps="[]").replace(
         "model: " + tiny_model, "model: {name_or_path: %s, lora: {r: 4}, qlora: true}" % tiny_model)
     with pytest.raises(HarnessError, match="model.qlora: 4-bit QLoRA needs a CUDA GPU"):
         run(load(write_recipe(tmp_path / "recipes", text, "qlora")), log=lambda _: None)
+    assert not (workspace / "runs").exists()
+
+
+def test_liger_kernel_without_its_package_fails_before_any_work(tmp_path, workspace, tiny_model):
+    import importlib.util
+
+    if importlib.util.find_spec("liger_kernel") is not None:
+        pytest.skip("liger-kernel is installed here")
+    text = CURRICULUM.format(tiny=tiny_model, steps="[]").replace("max_steps: 12",
+                                                                  "max_steps: 12, use_liger_kernel: true")
+    recipe = load(write_recipe(tmp_path / "recipes", text, "liger"))  # validation does not need the package
+    with pytest.raises(HarnessError, match=r"stage 'sft': use_liger_kernel needs the liger-kernel package"):
+        run(recipe, log=lambda _: None)
     assert not (workspace / "runs").exists()
 
 

@@ -12,6 +12,7 @@ SECTIONS = {
     "data_throughput": "harness.bench.data_throughput:run",
     "generation": "harness.bench.generation:run",
     "lm_eval_overhead": "harness.bench.lm_eval_overhead:run",
+    "training_overhead": "harness.bench.training_overhead:run",
 }
 # sections that run only when asked for by name (parts of another section, or slow variants)
 EXTRA = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 
 from harness.errors import HarnessError, did_you_mean
 
@@ -59,17 +60,22 @@ def check_args(spec: BackendSpec, args) -> tuple[str, str] | None:
 
 
 def build_config(stage, **args):
-    """The stage's TRL config object; a one-line error if TRL rejects a type or value."""
+    """The stage's TRL config object; a one-line error if TRL rejects a type or value, or if an
+    optional kernel package the args ask for is missing (TRL would only fail once training starts)."""
     import trl
 
     from harness.errors import one_line
 
     config_class = getattr(trl, BACKENDS[stage.backend].config_class)
     try:
-        return config_class(**args)
+        config = config_class(**args)
     except (TypeError, ValueError) as err:
         raise HarnessError(f"stage '{stage.name}': {config_class.__name__} rejected the args: "
                            f"{one_line(err)}") from None
+    if config.use_liger_kernel and importlib.util.find_spec("liger_kernel") is None:
+        raise HarnessError(f"stage '{stage.name}': use_liger_kernel needs the liger-kernel package (CUDA GPUs): "
+                           f"pip install -e '.[gpu]', or remove use_liger_kernel from the stage's args")
+    return config
 
 
 def load_backend(name: str):

@@ -15,7 +15,7 @@ from harness.atomic import atomic_dir
 from harness.errors import HarnessError, one_line
 from harness.models import model_location
 from harness.schema import plain
-from harness.train import build_config
+from harness.train import build_config, resume_points
 from harness.train.lora import quantization_config
 
 
@@ -39,13 +39,15 @@ def make_config(job, manifest: dict, **defaults):
     The harness sets `output_dir` (the fingerprinted run folder), and fills in, only
     where the recipe is silent: `seed` (the recipe seed), `report_to: none`,
     `logging_steps: 1`, `logging_nan_inf_filter: false` (so a NaN loss is seen, not
-    averaged away) and, in a terminal, `disable_tqdm` (TRL's rich progress replaces it).
-    A curriculum in the data forces sequential order.
+    averaged away), the resume-point schedule and retention (`resume_points`) and, in a
+    terminal, `disable_tqdm` (TRL's rich progress replaces it). A curriculum in the data
+    forces sequential order.
     """
     import torch
 
     args = {"seed": job.recipe.seed, "report_to": "none", "logging_steps": 1, "logging_nan_inf_filter": False,
-            **defaults, **plain(job.stage.args), "output_dir": str(job.run_dir)}
+            **resume_points.config_defaults(job.stage), **defaults, **plain(job.stage.args),
+            "output_dir": str(job.run_dir)}
     if not torch.cuda.is_available():
         args.setdefault("use_cpu", True)
     if sys.stdout.isatty():  # rich progress in a terminal (see `fit`); plain lines in logs and CI
@@ -135,7 +137,9 @@ def nan_guard(stage_name: str):
 
 
 def fit(trainer, job, manifest: dict, curves: tuple[str, ...]) -> Path:
-    """Train (resuming from the last checkpoint-N if one exists), then write the final checkpoint."""
+    """Train (resuming from the last checkpoint-N if one exists), write the final checkpoint, then
+    remove the resume points it makes redundant (see `resume_points`)."""
+    trainer.add_callback(resume_points.callback(job.stage))
     if trainer.args.disable_tqdm and sys.stdout.isatty():
         from transformers.trainer_callback import PrinterCallback
         from trl import RichProgressCallback
@@ -151,6 +155,8 @@ def fit(trainer, job, manifest: dict, curves: tuple[str, ...]) -> Path:
     if trainer.is_world_process_zero():
         _write_final(trainer, job, manifest, result, curves)
     trainer.accelerator.wait_for_everyone()  # the next stage may start from this folder on every rank
+    if trainer.is_world_process_zero():
+        resume_points.remove(job.run_dir, job.stage, job.log)
     return job.final_dir
 
 
@@ -175,7 +181,7 @@ def last_complete_checkpoint(job) -> Path | None:
     leaves a partial folder, which HF would pick (and fail on), so partial ones are removed."""
     import shutil
 
-    found = sorted(job.run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    found = resume_points.checkpoints(job.run_dir)
     complete = [p for p in found if (p / "trainer_state.json").is_file()]
     for partial in set(found) - set(complete):
         job.log(f"{job.stage.name}: removing {partial.name}, interrupted while saving")
