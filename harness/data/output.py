@@ -26,12 +26,15 @@ def infer_format(examples: list[dict]) -> str:
 
 
 def trl_rows(examples: list[dict], fmt: str) -> list[dict]:
+    """One row per example, every row with the same columns in the same order."""
     rows = [_row(e, fmt) for e in examples]
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))
+    if all(len(row) == len(columns) for row in rows):  # the common case: no second copy of every row
+        return rows
     fill = {"label_flipped": False}
-    return [{c: row.get(c, fill.get(c)) for c in columns} for row in rows]  # one schema for every row
+    return [{c: row.get(c, fill.get(c)) for c in columns} for row in rows]
 
 
 def _row(example: dict, fmt: str) -> dict:
@@ -58,8 +61,28 @@ def _row(example: dict, fmt: str) -> dict:
 
 
 def save(examples: list[dict], fmt: str, folder) -> None:
-    """Write rows as an Arrow dataset (`datasets.load_from_disk` reads it back)."""
+    """Write rows as an Arrow dataset (`datasets.load_from_disk` reads it back).
+
+    The table is built by pyarrow and fingerprinted by hashing its buffers: `Dataset.from_list`
+    gives the same columns and types, but fingerprints a pickle of the whole table, which took
+    about 5x the table's size in memory at its peak and 40% more time.
+    """
     import datasets
+    import pyarrow as pa
 
     datasets.disable_progress_bars()
-    datasets.Dataset.from_list(trl_rows(examples, fmt)).save_to_disk(str(folder))
+    table = pa.Table.from_pylist(trl_rows(examples, fmt))
+    datasets.Dataset(table, fingerprint=table_fingerprint(table)).save_to_disk(str(folder))
+
+
+def table_fingerprint(table) -> str:
+    """xxh3 of an Arrow table's schema and the bytes of its buffers (no copy is made)."""
+    import xxhash
+
+    digest = xxhash.xxh3_128(table.schema.to_string().encode("utf-8"))
+    for column in table.columns:
+        for chunk in column.chunks:
+            for buffer in chunk.buffers():
+                if buffer is not None:
+                    digest.update(buffer)
+    return digest.hexdigest()
