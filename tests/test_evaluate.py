@@ -238,3 +238,11 @@ def test_contaminated_checkpoint_is_refused_unless_allowed(tmp_path, workspace, 
     assert decon["status"] == "contaminated" and decon["allow_contaminated"] is True
     assert decon["tasks"]["countdown"]["contaminated"] == 6 and decon["tasks"]["countdown"]["rate"] == 1.0
     assert row["tasks"]["countdown"]["clean_metrics"]["accuracy_clean"]["n"] == 0
+
+    # the recipe's own evaluation does not reuse that allowed row: it refuses, as it would without it
+    from harness.errors import HarnessError
+
+    with_eval = load(write_recipe(tmp_path / "recipes", text + "eval: tiny\n", "leaky"))
+    with pytest.raises(HarnessError, match="contaminated"):
+        run(with_eval, log=lambda line: None)
+    assert len(json.loads((workspace / "leaderboard" / "leaderboard.json").read_text())["boards"][0]["rows"]) == 1

@@ -106,6 +106,8 @@ def evaluate_recipe(recipe, final: Path, log=print, fresh: bool = False) -> tupl
         model = resolve_checkpoint(ref, log)
         weights = ckpt.weight_hash(model.folder) if model.folder else None
         found = leaderboard.find(suite, weights) if weights and not fresh else None
+        if found and found["decontamination"].get("status") == "contaminated":
+            found = None   # published with --allow-contaminated: the recipe's own evaluation would refuse it
         if found:
             log(f"{role}: reusing its evaluation {found['run_id']} (same weights, same suite; "
                 f"--fresh-eval evaluates again)")
