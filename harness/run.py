@@ -9,7 +9,7 @@ from harness import checkpoint
 from harness.data.prepare import prepare
 from harness.data.step_models import StepModels
 from harness.stages import data_dependencies, plan_stages, resolver
-from harness.train import load_backend
+from harness.train import load_backend, resume_points
 from harness.train.job import TrainJob
 
 
@@ -36,6 +36,7 @@ def run(recipe, log=print, fresh_eval: bool = False) -> dict[str, Path]:
         finals[plan.stage.name] = plan.final_dir
         if checkpoint.read(plan.final_dir):
             log(f"{plan.stage.name}: finished earlier, reusing {plan.final_dir}")
+            resume_points.remove(plan.run_dir, plan.stage, log)  # left by a crash after final/ was complete
             continue
         if plan.stage.name not in datasets:  # on-policy data: its models exist now
             log(f"{plan.stage.name}: building its data from {', '.join(data_dependencies(recipe, plan.stage))}")

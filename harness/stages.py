@@ -19,6 +19,7 @@ from harness.data import pipeline
 from harness.fingerprint import fingerprint
 from harness.models import model_location, tokenizer_id
 from harness.schema import plain
+from harness.train import DEFAULTS_VERSION
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +51,7 @@ def plan_stages(recipe) -> list[StagePlan]:
         start, parent = (str(origin.final_dir), origin.fingerprint) if origin else (recipe.model.name_or_path, base)
         refs = [stage.reference] + [getattr(r, "model", None) for r in stage.rewards]
         identities = [plans[r].fingerprint if r in plans else r for r in refs]
-        fp = fingerprint("stage", stage.backend, plain(stage.args), plain(stage.rewards), identities, parent,
+        fp = fingerprint("stage", DEFAULTS_VERSION, stage.backend, plain(stage.args), plain(stage.rewards), identities, parent,
                          data_fp, recipe.output_format(stage), plain(recipe.model), recipe.seed)
         reference = str(plans[stage.reference].final_dir) if stage.reference in plans else stage.reference
         plan = StagePlan(stage, fp, data_fp, start, parent, reference, run_dir(recipe.name, stage.name, fp))

@@ -70,6 +70,17 @@ def test_harness_schedule_removes_its_resume_points_too(tmp_path, workspace, tin
     assert resume_points.checkpoints(final.parent) == []
 
 
+def test_a_rerun_removes_resume_points_left_by_a_crash_after_final(tmp_path, workspace, tiny_model):
+    final, _ = train(tmp_path, tiny_model, "left", "max_steps: 3, per_device_train_batch_size: 2")
+    left = final.parent / "checkpoint-2"  # as if the process died between final/ and the removal
+    left.mkdir()
+    (left / "trainer_state.json").write_text("{}", encoding="utf-8")
+    again, lines = train(tmp_path, tiny_model, "left", "max_steps: 3, per_device_train_batch_size: 2")
+    assert again == final and any("finished earlier" in line for line in lines)
+    assert resume_points.checkpoints(final.parent) == []
+    assert any("removed resume point checkpoint-2 (" in line for line in lines), lines
+
+
 @pytest.mark.parametrize(("step_s", "interval_s", "expected"), [
     (0.1, 1800, 18000),   # a fast GPU step: a resume point every 30 minutes of training
     (700.0, 1800, 3),     # ceil, so the interval is never shorter than asked

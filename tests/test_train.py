@@ -301,3 +301,39 @@ def test_missing_local_model_folder_is_named(tmp_path, workspace):
     text = CURRICULUM.format(tiny=tmp_path / "no-such-model", steps="[]")
     with pytest.raises(HarnessError, match=r"model '.*no-such-model': no such local folder"):
         run(load(write_recipe(tmp_path / "recipes", text, "missing")), log=lambda _: None)
+
+
+def test_cpu_training_is_fp32_unless_the_recipe_sets_bf16(tmp_path, tiny_model, monkeypatch):
+    """TRL's bf16 default is autocast, emulated (about 13x slower) on CPUs without native bf16."""
+    import torch
+
+    from harness.train.job import TrainJob
+    from harness.train.trainer_setup import make_config
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+
+    def config(args):
+        text = CURRICULUM.format(tiny=tiny_model, steps="[]").replace("max_steps: 12", "max_steps: 12" + args)
+        recipe = load(write_recipe(tmp_path / "recipes", text, "prec"))
+        lines = []
+        job = TrainJob(recipe=recipe, stage=recipe.stages[0], fingerprint="x", data_dir=tmp_path, start=tiny_model,
+                       parent=tiny_model, reference=None, resolve=str, run_dir=tmp_path / "run", log=lines.append)
+        return make_config(job, {"rows": 24}), lines
+
+    silent, lines = config("")
+    assert (silent.bf16, silent.use_cpu, lines) == (False, True, [])
+    explicit, lines = config(", bf16: true")
+    assert explicit.bf16 is True
+    assert len(lines) == 1 and "bf16 on a CPU without AVX512-BF16 or AMX is emulated" in lines[0]
+
+
+def test_the_cpu_precision_default_is_part_of_the_stage_fingerprint(tmp_path, tiny_model, monkeypatch):
+    from harness import stages
+
+    text = CURRICULUM.format(tiny=tiny_model, steps="[]")
+    recipe = load(write_recipe(tmp_path / "recipes", text, "fp"))
+    before = stages.plan_stages(recipe)[0].fingerprint
+    monkeypatch.setattr(stages, "DEFAULTS_VERSION", stages.DEFAULTS_VERSION + 1)
+    assert stages.plan_stages(recipe)[0].fingerprint != before

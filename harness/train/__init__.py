@@ -18,6 +18,11 @@ from harness.errors import HarnessError, did_you_mean
 #: arguments the harness sets itself (run folders are keyed by fingerprint)
 RESERVED_ARGS = ("output_dir",)
 
+#: the defaults the harness fills into a stage's TRL config, in every stage fingerprint so a change
+#: retrains rather than reusing a checkpoint trained under the old ones.
+#: 2: fp32 on a CPU unless the recipe sets `bf16` (TRL's default is bf16 autocast)
+DEFAULTS_VERSION = 2
+
 
 @dataclasses.dataclass(frozen=True)
 class BackendSpec:
