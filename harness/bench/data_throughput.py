@@ -15,7 +15,8 @@ what a user's rerun is:
    cold and rerun, each side with its own fresh caches; both outputs must be the same rows in the
    same order.
 
-`--n 1000000 --section data_memory` is the memory check for a million rows (step 1 alone).
+`--n 1000000 --section data_memory` is the memory check for a million rows: `harness data` of the
+step-1 recipe cold, its step cache replayed, and `harness data` again, each with its peak RSS.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ _ANCHORED = """
 
 
 def anchor_max_tokens(words: int) -> int:
-    """A limit that drops the longest tenth or so of the corpus (prompt ~25 tokens, responses
+    """A limit that drops the longest sixth or so of the corpus (prompt ~25 tokens, responses
     words +- 30), so the length filter has work to do on both sides."""
     return 25 + words + 20
 
@@ -95,14 +96,20 @@ def measure_prepare(recipe_path: str, keys_out: str) -> dict:
 
     datasets.disable_progress_bars()
     recipe = load(recipe_path)
+    memory = []  # (node label, peak RSS so far in MiB) after each node
+
+    def log(line: str) -> None:
+        if not line.startswith(("wrote ", "reusing ")):
+            memory.append((line.split()[0], _peak_rss_mb()))
+
     start = time.perf_counter()
-    folder = prepare(recipe, log=lambda _: None)
+    folder = prepare(recipe, log=log)
     seconds = time.perf_counter() - start
     rss_mb = _peak_rss_mb()
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     dataset = datasets.load_from_disk(str(folder / "dataset"))
     _write_keys(dataset.select_columns(["prompt", "chosen", "rejected"]).to_list(), keys_out)
-    return {"seconds": seconds, "rows": len(dataset), "rss_mb": rss_mb,
+    return {"seconds": seconds, "rows": len(dataset), "rss_mb": rss_mb, "memory": memory,
             "steps": [{"label": s["label"], "seconds": s["seconds"]} for s in manifest["steps"]]}
 
 
@@ -150,7 +157,7 @@ def run(args) -> None:
 
 
 def memory(args) -> None:
-    """Only the whole pipeline, cold and cached, with peak RSS (for `--n 1000000`)."""
+    """Peak RSS of `harness data` on the whole-pipeline recipe, cold, replayed and reused (`--n 1000000`)."""
     _run(args, anchor=False)
 
 
@@ -171,14 +178,16 @@ def _run(args, anchor: bool) -> None:
               f"written in {time.perf_counter() - start:.0f}s), {cores} cores")
 
         whole = _recipe(tmp, "whole", corpus, _WHOLE)
-        ceiling = [str(tokenizer_dir), str(corpus), str(CEILING_TEXTS)]
-        before = anchor and _child(tmp, "ceiling", "ceiling", *ceiling)  # just before and after the cold run
-        cold = _child(tmp, "whole", "pipeline", whole)
-        after = anchor and _child(tmp, "ceiling", "ceiling", *ceiling)
-        warm = _child(tmp, "whole", "pipeline", whole)
-        _report_whole(args.n, cold, warm, [before, after] if anchor else None)
-        if not anchor:
+        if not anchor:  # memory: `harness data` cold, the step cache replayed, `harness data` again
+            runs = [_child(tmp, "whole", kind, whole) for kind in ("prepare", "pipeline", "prepare")]
+            _report_memory(args.n, *runs)
             return
+        ceiling = [str(tokenizer_dir), str(corpus), str(CEILING_TEXTS)]
+        before = _child(tmp, "ceiling", "ceiling", *ceiling)  # just before and just after the cold run
+        cold = _child(tmp, "whole", "pipeline", whole)
+        after = _child(tmp, "ceiling", "ceiling", *ceiling)
+        warm = _child(tmp, "whole", "pipeline", whole)
+        _report_whole(args.n, cold, warm, [before, after])
 
         max_tokens = anchor_max_tokens(args.words)
         anchored = _recipe(tmp, "anchored", corpus, _ANCHORED.format(max_tokens=max_tokens))
@@ -249,7 +258,21 @@ def _per_step(run: dict) -> str:
     return ", ".join(f"{s['label'].split(':')[-1]} {s['seconds']:.1f}s" for s in run["steps"])
 
 
-def _report_whole(n: int, cold: dict, warm: dict, ceilings: list[dict] | None) -> None:
+def _report_memory(n: int, cold: dict, replay: dict, rerun: dict) -> None:
+    def gib(run: dict) -> str:
+        return f"{run['rss_mb'] / 1024:.2f} GiB"
+
+    print(f"harness data (cold)     {cold['seconds']:7.1f}s  {n / cold['seconds']:8,.0f} examples/s  "
+          f"({cold['rows']} rows out)  peak RSS {gib(cold)}")
+    print(f"  per step: {_per_step(cold)}")
+    print("  peak RSS after each node: " + ", ".join(f"{label.split(':')[-1]} {mb / 1024:.2f}"
+                                                     for label, mb in cold["memory"])
+          + f" GiB; after writing the dataset and card {gib(cold)}")
+    print(f"step cache replayed     {replay['seconds']:7.1f}s  (every row read back)  peak RSS {gib(replay)}")
+    print(f"harness data (rerun)    {rerun['seconds']:7.2f}s  (the prepared dataset reused)  peak RSS {gib(rerun)}")
+
+
+def _report_whole(n: int, cold: dict, warm: dict, ceilings: list[dict]) -> None:
     print(f"whole pipeline (cold)   {cold['seconds']:7.1f}s  {n / cold['seconds']:8,.0f} examples/s  "
           f"({cold['rows']} rows out)  peak RSS {cold['rss_mb'] / 1024:.2f} GiB")
     print(f"  per step: {_per_step(cold)}")
@@ -258,8 +281,6 @@ def _report_whole(n: int, cold: dict, warm: dict, ceilings: list[dict] | None) -
     print(f"whole pipeline (cached) {warm['seconds']:7.1f}s  {n / warm['seconds']:8,.0f} examples/s  "
           f"-> {cold['seconds'] / warm['seconds']:.1f}x faster than cold (every row replayed from the step "
           f"cache)  peak RSS {warm['rss_mb'] / 1024:.2f} GiB")
-    if not ceilings:
-        return
     step = next(s for s in cold["steps"] if s["label"].endswith("length_filter"))
     encoded = cold["encoded"]
     total = {k: sum(c[k] for c in ceilings) for k in ("tokens", "seconds", "cpu_seconds")}
