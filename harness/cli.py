@@ -45,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", parents=[common], help="print the JSON Schema of recipes (for editor autocompletion)")
     p.set_defaults(func=cmd_schema)
     _eval_parser(sub, common)
+    _export_parser(sub, common)
     _leaderboard_parsers(sub, common)
     _sandbox_parsers(sub, common)
     return top
@@ -119,8 +120,8 @@ def cmd_schema(args) -> int:
 def _eval_parser(sub, common) -> None:
     p = sub.add_parser("eval", parents=[common], help="evaluate a checkpoint on an eval suite and add it to the "
                        "leaderboard")
-    p.add_argument("checkpoint", help="a run folder (runs/<recipe>/<stage>-<fp>/final), a hub id, or 'base' "
-                   "for the embedded model")
+    p.add_argument("checkpoint", help="a run folder (runs/<recipe>/<stage>-<fp>/final), a hub id, 'base' "
+                   "for the embedded model, or a Tinker checkpoint (tinker://... ; tinker://local/... offline)")
     p.add_argument("--suite", default="embedded", help="suite name (evals/<name>.yaml) or path")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N items of every task")
     p.add_argument("--allow-contaminated", action="store_true",
@@ -137,6 +138,26 @@ def cmd_eval(args) -> int:
         raise HarnessError(f"--limit {args.limit}: must be at least 1")
     evaluate(args.checkpoint, args.suite, limit=args.limit, allow_contaminated=args.allow_contaminated,
              publish=not args.no_publish)
+    return 0
+
+
+# ---- export: bring a Tinker checkpoint home as a PEFT adapter, or merged into its base model
+
+def _export_parser(sub, common) -> None:
+    p = sub.add_parser("export", parents=[common], help="download a Tinker checkpoint as a PEFT adapter folder "
+                       "(--merge: a full model folder)")
+    p.add_argument("checkpoint", help="tinker://<run>/weights/<name>, tinker://<run>/external_weights/<name>, "
+                   "or tinker://local/<id>/<kind>/<name>")
+    p.add_argument("--out", required=True, help="folder to write (replaced only if it holds an earlier export)")
+    p.add_argument("--merge", action="store_true", help="merge the adapter into the base model's weights and "
+                   "write a standard save_pretrained folder")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    from harness.tinker_export import export
+
+    export(args.checkpoint, args.out, merge=args.merge)
     return 0
 
 

@@ -33,6 +33,7 @@ class Model:
     ref: str
     location: str
     folder: Path | None   # a local folder (None for a hub id)
+    tinker: str | None = None   # a tinker:// checkpoint, evaluated through its sampler (harness.evaluate.tinker_*)
 
 
 def evaluate(checkpoint: str, suite: str = "embedded", *, limit: int | None = None,
@@ -58,15 +59,12 @@ def evaluate(checkpoint: str, suite: str = "embedded", *, limit: int | None = No
         if refusal:
             raise HarnessError(refusal)
 
-    loaded, tokenizer = load_model(model)
-    from harness.evaluate.generate import Generator
-
-    generator = Generator.create(loaded, tokenizer, model.location if model.folder else None, log=log)
+    loaded, tokenizer, generator, device = open_model(model, log)
     tasks = {}
     for task in config.tasks:
         log(f"{task.task_name}: evaluating ({task.name} runner)")
         ctx = dataclasses.replace(light, model=loaded, tokenizer=tokenizer, generator=generator,
-                                  resolve=_resolver(chain), device=str(loaded.device))
+                                  resolve=_resolver(chain), device=device)
         generator.batch_size, generator.gpu_batch_size, generator.task = \
             task.batch_size, task.gpu_batch_size, task.task_name
         tasks[task.task_name] = task_entry(task, task.evaluate(ctx), dirty[task.task_name], config.seed)
@@ -79,10 +77,13 @@ def evaluate(checkpoint: str, suite: str = "embedded", *, limit: int | None = No
         "data_fingerprints": [info["data_fingerprint"] for info in chain if info.get("data_fingerprint")],
         "tasks": tasks,
         "decontamination": decontamination,
-        "environment": environment(str(loaded.device), generator.backend),
+        "environment": environment(f"tinker ({generator.ledger.service})" if model.tinker else device,
+                                   generator.backend),
         "started": started.isoformat(timespec="seconds"), "finished": _now().isoformat(timespec="seconds"),
         "wall_time_s": round(time.perf_counter() - clock, 2),
     }
+    if model.tinker:   # what the evaluation sampled: prompt and sampled tokens per task, priced
+        record["sampling"] = generator.ledger.record()
     if publish:
         from harness import leaderboard
 
@@ -143,11 +144,21 @@ def resolve_checkpoint(ref: str, log=print) -> Model:
 
     if ref in ("base", "embedded"):
         ref = "embedded:smollm2-135m-instruct"
+    if ref.startswith("tinker://"):   # lineage from the run that wrote it, else the local store's adapter folder
+        from harness.evaluate.tinker_sampling import checkpoint_folder, run_folder
+
+        store = checkpoint_folder(ref)
+        return Model(ref, ref, run_folder(ref) or store, tinker=ref)
     if ref.startswith("embedded:"):
         location = model_location(ref)
         return Model(ref, location, Path(location))
     path = Path(ref).expanduser()
     if path.is_dir():
+        from harness.evaluate.tinker_sampling import checkpoint_folder, sidecar_weights
+
+        if remote := sidecar_weights(path):   # a stage trained on the Tinker service: sample from its weights
+            checkpoint_folder(remote)
+            return Model(str(path), str(path), path, tinker=remote)
         if ckpt.read(path) or (path / "config.json").is_file():
             check_model_folder(path, ref)
             return Model(str(path), str(path), path)
@@ -163,6 +174,25 @@ def resolve_checkpoint(ref: str, log=print) -> Model:
     if ref.startswith(("/", "./", "../", "~", "runs/")):
         raise HarnessError(f"checkpoint '{ref}': no such folder; check the path (runs are under runs/<recipe>/)")
     return Model(ref, ref, None)
+
+
+def open_model(model: Model, log=print):
+    """(model, tokenizer, generator, device) for the runners. A tinker:// checkpoint has no local
+    model: its generator samples through the service (or the local implementation), and `device`
+    is where auxiliary models (judges, reward models) run."""
+    if model.tinker:
+        import torch
+
+        from harness.evaluate.tinker_generate import TinkerGenerator
+        from harness.evaluate.tinker_sampling import open_checkpoint
+
+        generator = TinkerGenerator(open_checkpoint(model.tinker, log=log), log=log)
+        return None, generator.tokenizer, generator, "cuda" if torch.cuda.is_available() else "cpu"
+    loaded, tokenizer = load_model(model)
+    from harness.evaluate.generate import Generator
+
+    generator = Generator.create(loaded, tokenizer, model.location if model.folder else None, log=log)
+    return loaded, tokenizer, generator, str(loaded.device)
 
 
 def load_model(model: Model):
@@ -278,8 +308,12 @@ def _num(value) -> str:
 
 
 def _slug(model: Model) -> str:
-    text = model.ref.rstrip("/").split("/")[-1] if not model.folder or model.folder.name != "final" \
-        else model.folder.parent.name
+    if model.tinker and model.ref.startswith("tinker://"):   # tinker://[local/]<run>/<kind>/<name>
+        parts = model.tinker.removeprefix("tinker://").split("/")
+        text = f"tinker-{parts[-3][:12]}-{parts[-1]}" if len(parts) >= 3 else "tinker"
+    else:
+        text = model.ref.rstrip("/").split("/")[-1] if not model.folder or model.folder.name != "final" \
+            else model.folder.parent.name
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text)[:40]
 
 
