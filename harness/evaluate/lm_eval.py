@@ -107,7 +107,8 @@ class LmEvalTask(Runner):
         start = time.perf_counter()
         with quiet("lm_eval"):
             # the batch size goes to HFLM: simple_evaluate's own only reaches models it loads by name (#3207)
-            lm = timed_hflm()(pretrained=ctx.model, tokenizer=ctx.tokenizer, batch_size=batch_size)
+            lm = ctx.generator.lm_eval_model(batch_size) if getattr(ctx.generator, "backend", "") == "tinker" \
+                else timed_hflm()(pretrained=ctx.model, tokenizer=ctx.tokenizer, batch_size=batch_size)
             lm.progress_label, lm.progress_log = self.task_name, ctx.log
             out = lm_eval.simple_evaluate(
                 model=lm, model_args={"pretrained": ctx.model_name}, tasks=[loaded.task],
