@@ -70,6 +70,29 @@ def test_cross_entropy_is_the_weighted_sum_of_base_model_logprobs(tiny_model):
     assert out.metrics["loss:sum"] < float(-expected_lps[0].sum() - expected_lps[1].sum()) - 1.0
 
 
+def test_top_k_targets_score_every_candidate(tiny_model):
+    client = new_client(tiny_model)
+    tokens = PROMPT + COMPLETION
+    alternatives = [[t, (t * 7 + 3) % 1000] for t in tokens[1:]]
+    weights = [[0.75, 0.25]] * len(alternatives)
+    out = client.forward_backward([datum(tokens, weights, target_tokens=alternatives)], "cross_entropy").result()
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    with torch.no_grad():
+        full = torch.log_softmax(model(torch.tensor([tokens[:-1]])).logits[0].float(), -1)
+    expected = full.gather(1, torch.tensor(alternatives))
+    assert out.loss_fn_outputs[0]["logprobs"].shape == [len(alternatives), 2]
+    assert torch.allclose(out.loss_fn_outputs[0]["logprobs"].to_torch(), expected, atol=1e-5)
+    assert out.metrics["loss:sum"] == pytest.approx(float(-(expected * torch.tensor(weights)).sum()), rel=1e-5)
+
+
+def test_a_hub_model_is_refused_with_one_line(tiny_model):
+    future = LocalServiceClient().create_lora_training_client("Qwen/Qwen3-8B", rank=4)
+    with pytest.raises(HarnessError, match="serves embedded models .* and local model folders only"):
+        future.result(timeout=60)
+
+
 def test_zero_weights_give_zero_loss_and_no_gradient(tiny_model):
     client = new_client(tiny_model)
     tokens = PROMPT + COMPLETION
@@ -139,6 +162,9 @@ def test_sample_is_seeded_and_honours_max_tokens(tiny_model):
     seq = first.sequences[0]
     scored = sampler.compute_logprobs(types.ModelInput.from_ints(PROMPT + seq.tokens)).result()
     assert scored[len(PROMPT):] == pytest.approx(seq.logprobs, abs=1e-4)
+    with_prompt = sampler.sample(prompt, 1, params, include_prompt_logprobs=True).result()
+    assert with_prompt.prompt_logprobs == pytest.approx(scored[:len(PROMPT)], abs=1e-4)
+    assert with_prompt.prompt_logprobs[0] is None
 
 
 def test_sample_stops_at_stop_strings_and_tokens(tiny_model):

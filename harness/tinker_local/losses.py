@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 # rows * padded length per forward pass; bounds activation memory, not the result
-TOKENS_PER_PASS = 8192
+TOKENS_PER_PASS = 2048
 
 
 def datum_tokens(datum) -> tuple[list[int], object]:
