@@ -241,3 +241,30 @@ def test_waits_on_the_service_are_bounded():
     done = Future()
     done.set_result(7)
     assert wait(done, 0.2, "x") == 7
+
+
+def test_a_remote_stage_folder_and_its_bare_uri_both_keep_the_run_lineage(local_uri, workspace):
+    """A stage trained on the service leaves final/ with checkpoint.json (its tinker:// weights) and no
+    weights: evaluating the folder, or the URI itself, samples from the URI and keeps the lineage."""
+    from harness import checkpoint as ckpt
+    from harness.evaluate.run import resolve_checkpoint
+    from harness.paths import runs_root
+
+    final = runs_root() / "recipe" / "sft-abc123" / "final"
+    final.mkdir(parents=True)
+    (final / "checkpoint.json").write_text(json.dumps({
+        "recipe": "recipe", "stage": "sft", "backend": "trl_sft", "fingerprint": "abc123", "start": "base",
+        "tinker": {"weights": local_uri, "state": local_uri.replace("/weights/", "/state/")}}))
+
+    from_folder = resolve_checkpoint(str(final))
+    assert from_folder.tinker == local_uri and from_folder.folder == final
+    assert [info["stage"] for info in ckpt.lineage(from_folder.folder)] == ["sft"]
+
+    from_uri = resolve_checkpoint(local_uri)
+    assert from_uri.tinker == local_uri and from_uri.folder == final
+
+    # a folder with its own weights (a local-engine stage: merged weights in final/) is evaluated as a model
+    (final / "model.safetensors").write_bytes(b"")
+    (final / "config.json").write_text("{}")
+    (final / "tokenizer.json").write_text("{}")
+    assert resolve_checkpoint(str(final)).tinker is None
