@@ -170,6 +170,50 @@ def test_loglikelihood_requests_match_hflm_on_the_merged_weights(local_uri, work
     rolling = [Instance("loglikelihood_rolling", {}, ("a short document to score",), 0)]
     assert tinker_lm.loglikelihood_rolling(rolling) == pytest.approx(hf_lm.loglikelihood_rolling(rolling), abs=1e-4)
     assert generator.ledger.tasks["direct"]["requests"] > len(pairs)
+    assert tinker_lm.top_k_prompt_logprobs is False   # the local sampler has no top-k: the fallback answered
+
+    # the service's way (top-1 prompt log-probs in the scoring request) gives the same answers
+    generator.sampler = TopOneSampler(generator.sampler)
+    service_lm = TinkerLM(generator, batch_size=2)
+    service_lm.progress_log = None
+    before = generator.ledger.totals()["requests"]
+    again = service_lm.loglikelihood(requests)
+    assert [g for _, g in again] == [g for _, g in theirs]
+    assert [lp for lp, _ in again] == pytest.approx([lp for lp, _ in theirs], abs=1e-4)
+    assert service_lm.top_k_prompt_logprobs is True
+    assert generator.ledger.totals()["requests"] - before == len(pairs)   # one request per pair
+
+
+class TopOneSampler:
+    """The local sampler, answering `topk_prompt_logprobs=1` as the service does (the argmax token and its
+    log-prob at every prompt position, under the same weights), which the local implementation lacks."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def compute_logprobs(self, prompt, prompt_logprobs_last_n=None):
+        return self.inner.compute_logprobs(prompt, prompt_logprobs_last_n=prompt_logprobs_last_n)
+
+    def sample(self, prompt, num_samples, sampling_params, include_prompt_logprobs=False, topk_prompt_logprobs=0,
+               prompt_logprobs_last_n=None, **kwargs):
+        if not topk_prompt_logprobs:
+            return self.inner.sample(prompt, num_samples, sampling_params, include_prompt_logprobs=include_prompt_logprobs,
+                                     prompt_logprobs_last_n=prompt_logprobs_last_n, **kwargs)
+        from harness.tinker_local import futures
+
+        return futures.submit(self._top_one, prompt.to_ints(), prompt_logprobs_last_n)
+
+    def _top_one(self, tokens, last_n):
+        import torch
+        from tinker import types
+
+        with self.inner._weights() as model:
+            logprobs = torch.log_softmax(model(input_ids=torch.tensor([tokens])).logits[0].float(), dim=-1)
+        first = len(tokens) - last_n if last_n else 1
+        scores = [None] * first + [float(logprobs[i - 1, tokens[i]]) for i in range(first, len(tokens))]
+        top = [None] * first + [[(int(logprobs[i - 1].argmax()), float(logprobs[i - 1].max()))]
+                                for i in range(first, len(tokens))]
+        return types.SampleResponse(sequences=[], _prompt_logprobs_list=scores, _topk_prompt_logprobs_list=top)
 
 
 def test_exported_adapter_is_a_peft_folder_that_computes_what_the_merge_computes(local_uri, workspace):
