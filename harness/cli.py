@@ -45,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", parents=[common], help="print the JSON Schema of recipes (for editor autocompletion)")
     p.set_defaults(func=cmd_schema)
     _eval_parser(sub, common)
+    _completions_parser(sub, common)
     _export_parser(sub, common)
     _leaderboard_parsers(sub, common)
     _sandbox_parsers(sub, common)
@@ -138,6 +139,45 @@ def cmd_eval(args) -> int:
         raise HarnessError(f"--limit {args.limit}: must be at least 1")
     evaluate(args.checkpoint, args.suite, limit=args.limit, allow_contaminated=args.allow_contaminated,
              publish=not args.no_publish)
+    return 0
+
+
+# ---- completions: several models' greedy answers to the same prompts, side by side
+
+def _completions_parser(sub, common) -> None:
+    p = sub.add_parser("completions", parents=[common], help="greedy answers of several models to the same prompts: "
+                       "a side-by-side table and a CSV (one row per prompt, one column per model)")
+    p.add_argument("--models", required=True, help="comma-separated: base, run folders, hub ids, or stage names "
+                   "of --recipe (e.g. base,sft,dpo_1,dpo_2)")
+    p.add_argument("--prompts", required=True, help="a .jsonl file (`prompt`, `messages` or `instruction` per line) "
+                   "or a source spec, e.g. '{source: countdown, kind: prompt, split: test}'")
+    p.add_argument("--n", type=int, default=10, help="how many prompts (the first N)")
+    p.add_argument("--recipe", default=None, help="resolve stage names (and base) through this recipe")
+    p.add_argument("--recipes-dir", default="recipes", help="where recipe names are looked up")
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--stop", action="append", default=[], help="end an answer after this string (repeatable), "
+                   "e.g. --stop '</answer>'")
+    p.add_argument("--batch-size", type=int, default=8, help="prompts per generation batch on a CPU")
+    p.add_argument("--out", default=None, help="the CSV to write (default: runs/completions/completions-<time>.csv)")
+    p.set_defaults(func=cmd_completions)
+
+
+def cmd_completions(args) -> int:
+    from pathlib import Path
+
+    from harness.completions import completions
+    from harness.errors import HarnessError
+
+    if args.max_new_tokens < 1 or args.batch_size < 1:
+        raise HarnessError("--max-new-tokens and --batch-size must be at least 1")
+    recipe = None
+    if args.recipe:
+        from harness.recipe import load
+
+        recipe = load(args.recipe, (), args.recipes_dir)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    completions(models, args.prompts, args.n, recipe=recipe, out=Path(args.out) if args.out else None,
+                max_new_tokens=args.max_new_tokens, stop=tuple(args.stop), batch_size=args.batch_size)
     return 0
 
 

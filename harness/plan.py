@@ -41,14 +41,26 @@ def show(recipe, out=print) -> None:
         out("")
     out("# stage graph")
 
-    for plan in plans:
+    for i, plan in enumerate(plans):
         state = "finished" if checkpoint.read(plan.final_dir) else "to train"
         after = data_dependencies(recipe, plan.stage)
         out(f"  {plan.stage.name} [{plan.stage.backend}, {recipe.output_format(plan.stage)}]  "
             f"from {plan.start}  data {plan.data_fingerprint}"
             + (f" (built from {', '.join(after)})" if after else "")
-            + f"  fingerprint {plan.fingerprint}  {state}")
+            + f"  fingerprint {plan.fingerprint}  {state}" + _round_note(plans, i))
     if not recipe.stages:
         out("  (no training stages)")
     if recipe.eval:
         out(f"  eval suite: {recipe.eval}")
+
+
+def _round_note(plans, i: int) -> str:
+    """`  round 2/3 of dpo, reference dpo_1` for a round of an iterative stage."""
+    stage = plans[i].stage
+    if stage.iteration is None:
+        return ""
+    note = f"  round {stage.iteration.index}/{stage.iteration.count} of {stage.iteration.group}"
+    if stage.backend == "trl_dpo":
+        start = stage.init_from or (plans[i - 1].stage.name if i else "base")
+        note += f", reference {stage.reference or start}"
+    return note

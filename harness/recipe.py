@@ -79,6 +79,35 @@ class DataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class Iterate:
+    """Repeat a stage: iterative DPO (Xu et al., 2023) and Self-Rewarding LMs (Yuan et al., 2024).
+
+    A stage with `iterate: {iterations: K}` becomes stages `<name>_1 .. <name>_K` when the recipe
+    loads. Round k starts from round k-1's checkpoint (round 1 from the stage's `init_from`), and in
+    its data `model: policy` names that same starting model, so round k samples (and, with a
+    judge or reward scorer on `policy`, scores) with the model it is about to improve. A `shard`
+    step without `block:` takes block k of one seeded order of the prompt pool, so rounds train on
+    disjoint prompts.
+    """
+
+    iterations: int = param(ge=1, le=100, help="how many rounds: stages <name>_1 .. <name>_K")
+    reference: Literal["previous", "start"] = param(
+        "previous", help="trl_dpo reference of round k: round k-1's model (previous), or round 1's start (start)")
+    evaluate: bool = param(True, help="evaluate every round's checkpoint on the recipe's suite (a leaderboard row "
+                                      "each), not only the recipe's last stage")
+
+
+@dataclasses.dataclass(frozen=True)
+class Iteration:
+    """Round `index` of `count` of the iterative stage `group` (set by expansion, not written in YAML)."""
+
+    group: str
+    index: int
+    count: int
+    evaluate: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class StageConfig:
     """One training stage; `args` pass verbatim to the backend's TRL config class."""
 
@@ -91,6 +120,10 @@ class StageConfig:
     rewards: tuple[Reward, ...] = param((), help="RLOO rewards, weighted by each entry's `weight`")
     keep_checkpoints: bool = param(False, help="keep the checkpoint-N resume points (and one at the end of "
                                                "training) after final/ is written; by default they are removed")
+    iterate: Iterate | None = param(None, help="repeat this stage: K rounds of (build its data from the current "
+                                               "policy, train), stages <name>_1 .. <name>_K")
+    #: set when an `iterate:` stage is expanded (never a YAML key): which round of which stage this is
+    iteration: Iteration | None = dataclasses.field(default=None, init=False)
 
     def __post_init__(self) -> None:
         try:
@@ -106,6 +139,13 @@ class StageConfig:
             raise FieldError("rewards", f"only trl_rloo stages take rewards, not {self.backend}")
         if self.reference is not None and self.backend != "trl_dpo":
             raise FieldError("reference", f"only trl_dpo stages take a reference model, not {self.backend}")
+        if self.iterate is not None:
+            if self.reference is not None:
+                raise FieldError("reference", "an iterative stage sets its reference with `iterate.reference` "
+                                              "(previous or start); remove `reference:`")
+            if self.iterate.reference != "previous" and self.backend != "trl_dpo":
+                raise FieldError(("iterate", "reference"), f"only trl_dpo stages take a reference model, "
+                                                           f"not {self.backend}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,18 +165,33 @@ class Recipe:
             object.__setattr__(self, "model", ModelConfig(name_or_path=self.model))
         if self.data is None and not (self.stages and all(s.data for s in self.stages)):
             raise FieldError("data", "missing: give `data:` or a `data:` block in every stage")
-        names = [s.name for s in self.stages]
+        written = self.stages
+        repeat = first_repeat(s.name for s in written)
+        if repeat is not None:
+            raise FieldError(("stages", repeat, "name"), f"stage name '{written[repeat].name}' is used twice")
+        stages, origin = expand_iterations(written, self.data, self.model.name_or_path)
+        object.__setattr__(self, "stages", stages)
+        names = [s.name for s in stages]
         repeat = first_repeat(names)
         if repeat is not None:
-            raise FieldError(("stages", repeat, "name"), f"stage name '{names[repeat]}' is used twice")
-        for i, stage in enumerate(self.stages):
+            group = stages[repeat].iteration or next((s.iteration for s in stages if s.name == names[repeat]), None)
+            raise FieldError(("stages", origin[repeat], "name"), f"stage name '{names[repeat]}' is used twice"
+                             + (f" (the rounds of '{group.group}' are named {group.group}_1 .. {group.group}_"
+                                f"{group.count})" if group else ""))
+        for i, stage in enumerate(stages):
+            at = origin[i]   # the stage's index in the file, for error paths
             if stage.init_from is not None and stage.init_from not in names[:i]:
-                raise FieldError(("stages", i, "init_from"), f"'{stage.init_from}' is not an earlier stage"
+                raise FieldError(("stages", at, "init_from"), f"'{stage.init_from}' is not an earlier stage"
                                  + did_you_mean(stage.init_from, names[:i]))
-            self._check_format(i, stage)
-            data_key = ("stages", i, "data") if stage.data else ("data",)
+            self._check_format(stage, at, own_data=written[at].data is not None)
+            data_key = ("stages", at, "data") if written[at].data else ("data",)
             for j, step in enumerate(self.data_for(stage).steps):  # data built from a stage's model
+                if getattr(step, "needs_iteration", lambda: False)():
+                    raise FieldError((*data_key, "steps", j), f"step '{step.name}' has no `block:`; give one, or "
+                                     f"add `iterate:` to stage '{stage.name}' so each round takes its own block")
                 for ref in step.model_refs():
+                    if ref == POLICY:
+                        raise FieldError((*data_key, "steps", j), _POLICY_OUTSIDE.format(stage.name))
                     if ref in names[i:]:
                         raise FieldError((*data_key, "steps", j), f"'{ref}' is not an earlier stage than "
                                          f"'{stage.name}', whose data this is; data can only sample from a "
@@ -144,16 +199,19 @@ class Recipe:
             refs = {("reference",): stage.reference}  # names of stages this one loads a model from
             refs.update({("rewards", j, "model"): getattr(r, "model", None) for j, r in enumerate(stage.rewards)})
             for key, ref in refs.items():
+                if ref == POLICY:
+                    raise FieldError(("stages", at, *key), _POLICY_OUTSIDE.format(stage.name))
                 if ref in names[i:]:
-                    raise FieldError(("stages", i, *key), f"'{ref}' is not an earlier stage")
+                    raise FieldError(("stages", at, *key), f"'{ref}' is not an earlier stage")
 
-    def _check_format(self, i: int, stage: StageConfig) -> None:
+    def _check_format(self, stage: StageConfig, at: int, own_data: bool) -> None:
         need = BACKENDS[stage.backend].data_format
-        data, where = (stage.data, ("stages", i, "data", "format")) if stage.data else (self.data, ("data", "format"))
+        data, where = (self.data_for(stage), ("stages", at, "data", "format")) if own_data else \
+            (self.data, ("data", "format"))
         have = data.format
         if have is None or have == need or (have, need) in CONVERT:
             return
-        raise FieldError(("stages", i, "backend"), f"backend '{stage.backend}' needs {need} data but "
+        raise FieldError(("stages", at, "backend"), f"backend '{stage.backend}' needs {need} data but "
                          f"{'.'.join(map(str, where))} is {have}; change one of them")
 
     def data_for(self, stage: StageConfig | None) -> DataConfig:
@@ -164,6 +222,95 @@ class Recipe:
         if stage is not None:
             return BACKENDS[stage.backend].data_format
         return self.data_for(stage).format
+
+
+# ------------------------------------------------------------- iterations
+
+POLICY = "policy"   # in an iterative stage's data: the model the current round starts from
+_POLICY_OUTSIDE = ("'policy' (the current round's model) only has a meaning in the data of an iterative stage; "
+                   "add `iterate: {{iterations: K}}` to stage '{}', or name a model (base, an earlier stage, a path)")
+
+
+def expand_iterations(stages: tuple[StageConfig, ...], recipe_data: DataConfig | None,
+                      base_model: str) -> tuple[tuple[StageConfig, ...], list[int]]:
+    """Stages with every `iterate:` stage replaced by its rounds, and each one's index in the file.
+
+    Round k of stage `dpo` is stage `dpo_k`: it starts from `dpo_{k-1}` (round 1 from the stage's
+    own start), its data names that start wherever it said `policy`, a `shard` step without
+    `block:` takes block k, and its DPO reference is its start (`iterate.reference: previous`) or
+    round 1's start (`start`). A later stage that names `dpo` means the last round.
+    """
+    out: list[StageConfig] = []
+    origin: list[int] = []
+    last_round: dict[str, str] = {}   # iterative stage -> its last round, for the stages after it
+    for i, stage in enumerate(stages):
+        if stage.iterate is None:
+            out.append(_renamed_stage(stage, last_round) if last_round else stage)
+            origin.append(i)
+            continue
+        plan = stage.iterate
+        start = last_round.get(stage.init_from, stage.init_from) or (out[-1].name if out else None)
+        data = stage.data if stage.data is not None else recipe_data
+        for k in range(1, plan.iterations + 1):
+            policy = start if k == 1 else f"{stage.name}_{k - 1}"
+            names = {**last_round, POLICY: policy or "base"}
+            round_data = _renamed_data(data, names, k)
+            reference = None   # the round's start
+            if plan.reference == "start" and k > 1:
+                reference = start or base_model
+            rewards = tuple(_renamed(r, names) for r in stage.rewards)
+            expanded = dataclasses.replace(
+                stage, name=f"{stage.name}_{k}", iterate=None, reference=reference, rewards=rewards,
+                init_from=(last_round.get(stage.init_from, stage.init_from) if k == 1 else policy),
+                data=None if round_data is recipe_data else round_data)
+            object.__setattr__(expanded, "iteration", Iteration(stage.name, k, plan.iterations, plan.evaluate))
+            out.append(expanded)
+            origin.append(i)
+        last_round[stage.name] = f"{stage.name}_{plan.iterations}"
+    return tuple(out), origin
+
+
+def _renamed_stage(stage: StageConfig, names: dict[str, str]) -> StageConfig:
+    """A stage after iterative ones, with references to an iterative stage's name made to its last round."""
+    changes = {key: names[value] for key in ("init_from", "reference") if (value := getattr(stage, key)) in names}
+    rewards = tuple(_renamed(r, names) for r in stage.rewards)
+    if rewards != stage.rewards:
+        changes["rewards"] = rewards
+    if stage.data is not None and (data := _renamed_data(stage.data, names, None)) is not stage.data:
+        changes["data"] = data
+    return dataclasses.replace(stage, **changes) if changes else stage
+
+
+def _renamed_data(data: DataConfig | None, names: dict[str, str], round_index: int | None) -> DataConfig | None:
+    """`data` with its steps' model references renamed, and (in round k) `shard` steps given block k."""
+    if data is None:
+        return None
+    steps = []
+    for step in data.steps:
+        step = _renamed(step, names)
+        if round_index is not None and hasattr(step, "for_iteration"):
+            step = step.for_iteration(round_index)
+        steps.append(step)
+    steps = tuple(steps)
+    return data if all(a is b for a, b in zip(steps, data.steps)) else dataclasses.replace(data, steps=steps)
+
+
+def _renamed(component, names: dict[str, str]):
+    """A step, scorer or reward with each model it loads (`model_refs()`, or a `model` field) renamed by
+    `names`; fields holding a nested component (a step's scorer) are renamed recursively."""
+    refs = set(component.model_refs()) if hasattr(component, "model_refs") else {getattr(component, "model", None)}
+    changes = {}
+    for f in dataclasses.fields(component):
+        if not f.init:
+            continue
+        value = getattr(component, f.name)
+        if isinstance(value, str) and value in refs and value in names:
+            changes[f.name] = names[value]
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type) and hasattr(value, "model_refs"):
+            renamed = _renamed(value, names)
+            if renamed is not value:
+                changes[f.name] = renamed
+    return dataclasses.replace(component, **changes) if changes else component
 
 
 # ----------------------------------------------------------------- loading

@@ -23,8 +23,8 @@ def prepare_data(recipe, log=print, models=None) -> dict[str | None, Path]:
 
 def run(recipe, log=print, fresh_eval: bool = False) -> dict[str, Path]:
     """Prepare every stage's data, train the stages in order (finished ones are reused), then evaluate
-    the final checkpoint against the base model on the recipe's suite (published evaluations of the
-    same weights are reused unless `fresh_eval`)."""
+    the final checkpoint against the base model on the recipe's suite, and every round of an iterative
+    stage too (published evaluations of the same weights are reused unless `fresh_eval`)."""
     preflight(recipe)
     plans = plan_stages(recipe)
     models = StepModels.for_recipe(recipe, plans)
@@ -48,7 +48,8 @@ def run(recipe, log=print, fresh_eval: bool = False) -> dict[str, Path]:
     if recipe.eval and plans and os.environ.get("RANK", "0") == "0":  # one evaluation, not one per rank
         from harness.evaluate.run import evaluate_recipe
 
-        evaluate_recipe(recipe, plans[-1].final_dir, log, fresh=fresh_eval)
+        rounds = [p.final_dir for p in plans[:-1] if p.stage.iteration and p.stage.iteration.evaluate]
+        evaluate_recipe(recipe, plans[-1].final_dir, log, fresh=fresh_eval, rounds=rounds)
     return finals
 
 

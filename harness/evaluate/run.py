@@ -93,11 +93,13 @@ def evaluate(checkpoint: str, suite: str = "embedded", *, limit: int | None = No
     return record
 
 
-def evaluate_recipe(recipe, final: Path, log=print, fresh: bool = False) -> tuple[dict, dict]:
+def evaluate_recipe(recipe, final: Path, log=print, fresh: bool = False, rounds=()) -> tuple[dict, dict]:
     """The tail of `make recipe`: the final checkpoint and the recipe's base model on the recipe's suite,
-    with a paired comparison. A published record of the same weights on the same suite fingerprint
-    is reused for either (a rerun of a finished recipe evaluates nothing and adds no row), unless
-    `fresh` (`harness run --fresh-eval`) asks for new evaluations."""
+    with a paired comparison. `rounds` are earlier checkpoints of an iterative stage (`iterate:`), each
+    evaluated too (a leaderboard row each) and compared with the one before it, so the table shows what
+    every round added. A published record of the same weights on the same suite fingerprint is reused
+    (a rerun of a finished recipe evaluates nothing and adds no row), unless `fresh`
+    (`harness run --fresh-eval`) asks for new evaluations."""
     from harness import leaderboard
 
     _, config = find_suite(recipe.eval)
@@ -114,11 +116,18 @@ def evaluate_recipe(recipe, final: Path, log=print, fresh: bool = False) -> tupl
                 f"--fresh-eval evaluates again)")
         return found
 
+    earlier = [published(str(path), f"round {Path(path).parent.name}") or evaluate(str(path), recipe.eval, log=log)
+               for path in rounds]
     after = published(str(final), "final checkpoint") or evaluate(str(final), recipe.eval, log=log)
     before = published(recipe.model.name_or_path, "base model") or \
         evaluate(recipe.model.name_or_path, recipe.eval, log=log)
     log("before -> after (paired bootstrap over the same items):")
     log(leaderboard.format_comparison(leaderboard.compare(before, after)))
+    if earlier:
+        chain = [before, *earlier, after]
+        for a, b in zip(chain, chain[1:]):
+            log(f"round by round: {a['model']['name']} -> {b['model']['name']}")
+            log(leaderboard.format_comparison(leaderboard.compare(a, b)))
     return before, after
 
 
