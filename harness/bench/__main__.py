@@ -13,6 +13,7 @@ SECTIONS = {
     "generation": "harness.bench.generation:run",
     "lm_eval_overhead": "harness.bench.lm_eval_overhead:run",
     "training_overhead": "harness.bench.training_overhead:run",
+    "judge": "harness.bench.judge:run",
 }
 # sections that run only when asked for by name (parts of another section, or slow variants)
 EXTRA = {

@@ -4,7 +4,10 @@ What a reader of a built set needs to judge it: how many candidates each prompt 
 they all scored the same (the tie rate: prompts that gave no pair), how far apart chosen and
 rejected score (the margin), whether the chosen is systematically longer (length bias, a known
 DPO confounder; Park et al., 2024), and for hard negatives how similar the two responses are.
-Building-step figures come from the manifest (counters and drops of `build_pairs` /
+For LLM-judged candidates, the judge's own quality: how often its verdict flipped when the two
+answers swapped places (position bias; Zheng et al., 2023), how often a comparison ended in a tie,
+how many verdicts could not be read, and, where a verifier can check the task, how often the
+judge ranked the verified-correct answer higher. Building-step figures come from the manifest (counters and drops of `build_pairs` /
 `hard_negatives`); pair figures from the pairs' `metadata.pairing` and scores in the dataset, so
 later steps (sampling, label noise) are reflected.
 """
@@ -54,6 +57,43 @@ def figures(examples: list[dict], builders: list[dict]) -> dict:
     return out
 
 
+def judge_figures(counters: dict) -> dict:
+    """Rates from a `score` step's judge counters (see `harness.scorers.judge`); None where undefined."""
+    def rate(part, whole):
+        return counters.get(part, 0) / counters[whole] if counters.get(whole) else None
+
+    decided = counters.get("judge_consistent", 0) + counters.get("position_flip", 0)
+    pairs = counters.get("judge_pairs", 0)
+    return {
+        "verdicts": counters.get("judge_verdicts", 0), "calls": counters.get("judge_calls", 0),
+        "cached": counters.get("judge_cached", 0), "unparseable_rate": rate("judge_unparseable", "judge_verdicts"),
+        "pairs": pairs, "position_flip_rate": counters.get("position_flip", 0) / decided if decided else None,
+        "tie_rate": (counters.get("position_flip", 0) + counters.get("judge_identical_pairs", 0)) / pairs
+        if pairs else None,
+        "verifier_pairs": counters.get("verifier_pairs", 0), "verifier_agreement": rate("verifier_agree", "verifier_pairs"),
+    }
+
+
+def judge_section(manifest: dict) -> list[str]:
+    """The judge table: one row per `score` step that asked an LLM judge."""
+    judged = [s for s in manifest["steps"] if s.get("step") == "score" and "judge_verdicts" in s["counters"]]
+    if not judged:
+        return []
+    shown = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
+    out = ["### Judge", "", "| step | verdicts | asked / cached | unparseable | comparisons | position flips | "
+           "ties | agrees with verifier |", "|---|---|---|---|---|---|---|---|"]
+    for step in judged:
+        f = judge_figures(step["counters"])
+        agreement = f"{shown(f['verifier_agreement'])} of {f['verifier_pairs']}" if f["verifier_pairs"] else "-"
+        out.append(f"| {step['label']} | {f['verdicts']} | {f['calls']} / {f['cached']} | "
+                   f"{shown(f['unparseable_rate'])} | {f['pairs'] or '-'} | {shown(f['position_flip_rate'])} | "
+                   f"{shown(f['tie_rate'])} | {agreement} |")
+    out += ["", "Position flips: the share of readable comparisons whose verdict followed the order the answers "
+            "were shown in (a tie). Ties: flips and identical answers, of all comparisons. Agreement: of candidate "
+            "pairs where the verifier finds exactly one correct, the share the judge ranks correct-first.", ""]
+    return out
+
+
 def section(manifest: dict, examples: list[dict], lengths: dict, unit: str, png_name: str) -> tuple[list[str], bytes]:
     """(markdown lines, figure PNG) for the built pairs among `examples` (lengths aligned with them)."""
     idx = [i for i, e in enumerate(examples) if e["kind"] == "preference" and PAIRING in e.get("metadata", {})]
@@ -81,6 +121,7 @@ def section(manifest: dict, examples: list[dict], lengths: dict, unit: str, png_
             out.append(f"| {step['label']} | {step['rows_in']} | {step['rows_out']} | {shown} | "
                        f"{f['tie_rate'][step['label']]:.1%} ({step['dropped'].get('tie', 0)}) | {other} |")
         out += ["", "Tie rate: the share of prompts whose distinct candidates all scored the same (no pair).", ""]
+    out += judge_section(manifest)
     out += ["| figure | mean | median | p10 | p90 | min | max |", "|---|---|---|---|---|---|---|",
             f"| score (chosen) | {_dist(f['score_chosen'])} |", f"| score (rejected) | {_dist(f['score_rejected'])} |",
             f"| margin (chosen - rejected) | {_dist(f['margin'])} |"]

@@ -71,6 +71,14 @@ def planned_fingerprint(data, seed: int, tokenizer_id: str, models=None) -> str:
     return data_fingerprint(plan(data, seed, tokenizer_id, models.identity if models else None))
 
 
+def preflight(nodes: list[Node], cache_dir: Path) -> None:
+    """Before any node runs: the cheap checks of every step that will run (not cached), such as a
+    judge endpoint's key and reachability, so a run fails in one line before sampling or training."""
+    for node in nodes:
+        if not node.is_source and not (cache.entry_dir(cache_dir, node.fingerprint) / cache.STATS).is_file():
+            node.component.preflight()
+
+
 def log_reused(manifest: dict, log: Callable[[str], None]) -> None:
     """The per-node lines of a run, from the manifest of a dataset reused as a whole (all cached)."""
     for entry in manifest["steps"]:
@@ -86,6 +94,7 @@ def run(data, seed: int, tokenizer_id: str, tokenizer_factory: Callable | None,
     if tokenizer_factory is not None:  # load at most once per run, and only if a step needs it
         tokenizer_factory = functools.cache(tokenizer_factory)
     nodes = plan(data, seed, tokenizer_id, models.identity if models else None)
+    preflight(nodes, cache_dir)
     examples: list[dict] = []
     all_stats, order = [], None
     for i, node in enumerate(nodes):

@@ -39,6 +39,10 @@ class Step(Component, abc.ABC):
         """What, beyond the step's parameters, pins its output (e.g. the content of files it reads)."""
         return {}
 
+    def preflight(self) -> None:
+        """Cheap checks run before any data or training work when the step is not cached (a judge
+        endpoint's key and reachability); raise a one-line HarnessError when the step cannot run."""
+
     def required_metadata(self) -> tuple[str, ...]:
         """Metadata fields every input example must carry (`numbers`/`target` for a Countdown
         verifier); checked once the sources are loaded, before any step runs."""

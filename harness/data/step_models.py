@@ -62,6 +62,13 @@ class StepModels:
                     problem = None if ref == BASE or ref in self.stages else _unavailable(ref, os.environ)
                     if problem:
                         raise HarnessError(f"data step {i}:{step.name} loads model '{ref}', which {problem}")
+            from harness import paths
+            from harness.data import pipeline
+            from harness.models import tokenizer_id
+
+            # steps that will run (not cached) check what they call out to: a judge endpoint's key
+            pipeline.preflight(pipeline.plan(data, recipe.seed, tokenizer_id(recipe.model), self.identity),
+                               paths.cache_root())
 
     def location(self, name: str) -> str:
         if name == BASE:

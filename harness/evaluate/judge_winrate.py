@@ -23,11 +23,12 @@ result carries a warning saying why.
 from __future__ import annotations
 
 import dataclasses
-import re
 
+from harness import verdicts
 from harness.evaluate import RUNNERS, EvalContext, TaskResult
 from harness.evaluate.pairwise import LOSS, TIE, WIN, PairwiseTask, tally, win_rate
 from harness.schema import param
+from harness.verdicts import parse_preference  # noqa: F401  (shared with the judge scorer)
 
 JUDGE_PROMPT = """You are comparing two responses to the same instruction.
 
@@ -43,36 +44,9 @@ JUDGE_PROMPT = """You are comparing two responses to the same instruction.
 Which response follows the instruction better: more helpful, correct and relevant? Do not let the order \
 or the length of the responses decide. Answer with a single letter: A or B."""
 
-# `[[A]]`, the MT-Bench verdict format (Zheng et al., 2023)
-_BRACKETED = re.compile(r"\[\[\s*([AB])\s*\]\]")
-# "The answer is B", "Verdict: A", "I prefer (B)", "the better response is A"; the letter must be a capital
-_STATED = re.compile(r"(?i:\b(?:answer|verdict|choice|winner|prefer|preferred|choose|pick|better(?: response| one)?)\b)"
-                     r"\s*(?i:is|would be|:|-)?\s*(?i:(?:response|output|assistant)\s*)?[\[(*\"']*([AB])\b")
-# the output starts with the letter: "A", "B.", "(A)", "**B**", "Response A", "B is better", "A is more helpful"
-_LEADING = re.compile(r"^\W*(?i:(?:response|output|assistant)\s*)?[(\[]?([AB])(?:[)\]]|\b)"
-                      r"(?=\s*$|\s*[.,:;!*\n]"
-                      r"|\s+(?i:is\s+(?:the\s+)?(?:better|preferred|more|superior)\b|wins\b|because\b))")
-
 # below this many prompts a two-parameter fit says nothing
 MIN_PROMPTS_FOR_LC = 10
 BOOTSTRAP_RESAMPLES = 200
-
-
-def parse_preference(text: str) -> str | None:
-    """The response a judge output prefers, "A" or "B", or None when it commits to neither.
-
-    A `[[X]]` verdict wins; then an explicit statement ("answer is X", the last
-    one, as judges restate); then a leading letter. Nothing is guessed from
-    mere mentions ("Response A is wrong, ...").
-    """
-    bracketed = set(_BRACKETED.findall(text))
-    if bracketed:
-        return bracketed.pop() if len(bracketed) == 1 else None
-    stated = _STATED.findall(text)
-    if stated:
-        return stated[-1]
-    leading = _LEADING.match(text)
-    return leading.group(1) if leading else None
 
 
 def combine(model_first: str | None, model_second: str | None) -> tuple[float, str]:
@@ -81,12 +55,9 @@ def combine(model_first: str | None, model_second: str | None) -> tuple[float, s
     status is `consistent` (both verdicts pick the same answer), `inconsistent`
     (they pick by position: a tie) or `unparseable` (a verdict is unreadable: a tie).
     """
-    if model_first is None or model_second is None:
-        return TIE, "unparseable"
-    model_wins_first, model_wins_second = model_first == "A", model_second == "B"
-    if model_wins_first != model_wins_second:
-        return TIE, "inconsistent"
-    return (WIN if model_wins_first else LOSS), "consistent"
+    found = verdicts.both_orders(model_first, model_second)
+    return {verdicts.FIRST: (WIN, "consistent"), verdicts.SECOND: (LOSS, "consistent"),
+            verdicts.FLIP: (TIE, "inconsistent"), verdicts.UNPARSEABLE: (TIE, "unparseable")}[found]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -45,6 +45,15 @@ class Scorer(Component, abc.ABC):
     def model_refs(self) -> tuple[str, ...]:
         return ()
 
+    def identity(self) -> dict:
+        """What, beyond the scorer's parameters, pins its scores (a judge's prompt template text);
+        it joins the cache key of the step that runs the scorer."""
+        return {}
+
+    def preflight(self) -> None:
+        """Cheap checks before any data or training work (an endpoint's key and reachability); raise
+        a one-line HarnessError when the scorer cannot run."""
+
     def required_fields(self) -> tuple[str, ...]:
         """The metadata fields this configuration needs (default: the class's `needs`)."""
         return self.needs

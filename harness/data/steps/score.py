@@ -33,6 +33,12 @@ class ScoreCandidates(Step):
     def model_refs(self):
         return self.scorer.model_refs()
 
+    def identity(self):
+        return self.scorer.identity()
+
+    def preflight(self):
+        self.scorer.preflight()
+
     def required_metadata(self):
         return self.scorer.required_fields()
 
