@@ -319,3 +319,12 @@ def test_completions_command_writes_one_column_per_model(tmp_path, tiny_model, o
     assert main(["completions", "--models", tiny_model, "--prompts", str(tmp_path / "none.jsonl")]) == 2
     err = capsys.readouterr().err
     assert "is named twice" in err and "none.jsonl: file not found" in err
+
+
+def test_the_self_rewarding_seed_judges_with_each_rounds_policy():
+    recipe = load(ROOT / "recipes" / "seeds" / "self_rewarding_dpo_llama3b.yaml")
+    assert [s.name for s in recipe.stages] == ["dpo_1", "dpo_2"]
+    judges = [_step(recipe, s, "score").scorer for s in recipe.stages]
+    assert [(j.name, j.mode, j.model) for j in judges] == [("judge", "pointwise", "base"), ("judge", "pointwise", "dpo_1")]
+    assert [_generate(recipe, s).model for s in recipe.stages] == ["base", "dpo_1"]
+    assert [s.init_from for s in recipe.stages] == [None, "dpo_1"]
