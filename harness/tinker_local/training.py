@@ -21,7 +21,8 @@ from typing import Any, Literal
 from harness.atomic import atomic_dir
 from harness.tinker_local import futures, lora_model, losses, store
 
-_CONSTANT_LR_DEFAULTS = {"lr": 1e-4, "betas": (0.9, 0.95), "eps": 1e-12, "weight_decay": 0.0}
+# tinker.types.AdamParams defaults; every optim_step sets the group from its own AdamParams
+_ADAM_DEFAULTS = {"lr": 1e-4, "betas": (0.9, 0.95), "eps": 1e-12, "weight_decay": 0.0}
 
 
 class LocalTrainingClient:
@@ -40,7 +41,7 @@ class LocalTrainingClient:
         self.user_metadata = dict(user_metadata or {})
         self.model = lora_model.apply_lora(lora_model.load_base(self.location), self.rank, self.seed, **self.flags)
         self.params = lora_model.trainable(self.model)
-        self.optimizer = torch.optim.AdamW(list(self.params.values()), **_CONSTANT_LR_DEFAULTS)
+        self.optimizer = torch.optim.AdamW(list(self.params.values()), **_ADAM_DEFAULTS)
         self.step = 0
         self._tokenizer = None
 
@@ -241,7 +242,8 @@ class LocalTrainingClient:
         return self._tokenizer
 
     def get_console_url(self) -> str:
-        return store.LocalPath(self.model_id, "state", "-").folder.parent.parent.as_uri()
+        """The run's folder in the local store (the service's console has no local equivalent)."""
+        return (store.root() / self.model_id).resolve().as_uri()
 
     def get_telemetry(self):
         return None
