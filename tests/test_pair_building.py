@@ -240,6 +240,7 @@ def test_near_miss_is_one_edit_from_the_correct_answer_and_verified_wrong():
     out, ctx = run(HardNegatives(strategy="near_miss"), [example])
     chosen, rejected = texts(out[0])
     assert chosen == right and out[0]["metadata"]["pairing"]["rejected_origin"] == "near_miss"
+    assert out[0]["metadata"]["pairing"]["margin"] == pytest.approx(0.9)  # 1.0 correct vs 0.1 well-formed, wrong
     assert not verifier.verify(rejected, [3, 5, 7], 20).correct
     a, b = _answer_tokens(chosen), _answer_tokens(rejected)
     assert len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == 1

@@ -69,7 +69,7 @@ class HardNegatives(Step):
     """One pair per prompt: the best candidate against a negative chosen by `strategy`."""
 
     name = "hard_negatives"
-    version = 1
+    version = 2  # 2: near misses carry the Countdown verifier score
 
     strategy: Strategy = param(help="near_tie, most_likely_wrong, nearest, near_miss, worst or random")
     margin: float = param(0.0, ge=0.0, help="least score gap between chosen and rejected (above 0 always)")
@@ -231,12 +231,19 @@ class HardNegatives(Step):
         return [(pick(p.pool, seed, p.example["id"], "hard_negatives:random"), {}) for p in plans]
 
     def _near_miss(self, plans, seed, ctx):
+        """A near miss is scored by the Countdown verifier's default reward (0.1: well-formed, wrong),
+        so its margin against a verifier-scored chosen answer is reported like any other pair's."""
+        from harness.rewards.countdown import score
+
         out = []
         for p in plans:
             by_text = dict(p.near_misses)
             text = pick([{"text": t} for t in by_text], seed, p.example["id"], "hard_negatives:near_miss")["text"]
             ctx.count(f"near_miss_edit:{by_text[text].split(':')[0]}")
-            out.append((cands.candidate(text, correct=False, origin="near_miss"), {"near_miss_edit": by_text[text]}))
+            meta = p.example["metadata"]
+            value = score(text, list(meta["numbers"]), int(meta["target"]))
+            out.append((cands.candidate(text, score=value, correct=False, origin="near_miss"),
+                        {"near_miss_edit": by_text[text]}))
         return out
 
     def _most_likely_wrong(self, plans, seed, ctx):
