@@ -32,6 +32,8 @@ def parser() -> argparse.ArgumentParser:
     _recipe_args(p)
     p.add_argument("--fresh-eval", action="store_true", help="evaluate again even when the leaderboard has a "
                    "record of the same weights on the same suite")
+    p.add_argument("--over-budget", action="store_true", help="start a Tinker run even when its estimate "
+                   "exceeds the recipe's budget_usd (it still stops before spending past it)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("data", parents=[common], help="run only the data stage of a recipe")
     _recipe_args(p)
@@ -61,7 +63,7 @@ def _load(args):
 def cmd_run(args) -> int:
     from harness.run import run
 
-    run(_load(args), fresh_eval=args.fresh_eval)
+    run(_load(args), fresh_eval=args.fresh_eval, over_budget=args.over_budget)
     return 0
 
 

@@ -52,6 +52,12 @@ def show(recipe, out=print) -> None:
         out("  (no training stages)")
     if recipe.eval:
         out(f"  eval suite: {recipe.eval}")
+    if recipe.engine != "trl" and recipe.stages:
+        from harness.tinker_cost import plan_lines
+
+        out("")
+        for line in plan_lines(recipe, plans):
+            out(line)
 
 
 def _round_note(plans, i: int) -> str:

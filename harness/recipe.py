@@ -22,6 +22,7 @@ from harness.errors import ConfigError, FieldError, did_you_mean
 from harness.evaluate.suite import Suite
 from harness.schema import Where, build, first_repeat, param
 from harness.rewards import Reward
+from harness.tinker_clients import ENGINES, TinkerConfig
 from harness.train import BACKENDS, backend_spec, check_args
 
 EMBEDDED_DEFAULT = "embedded:smollm2-135m-instruct"
@@ -159,10 +160,20 @@ class Recipe:
     stages: tuple[StageConfig, ...] = ()
     eval: str | None = param(None, help="eval suite name (evals/<name>.yaml)")
     description: str = ""
+    engine: Literal[ENGINES] = param("trl", help="trl (local TRL trainers), tinker (Thinking Machines' service) or "
+                                                 "tinker_local (the same client API in process, offline)")
+    tinker: TinkerConfig = param(TinkerConfig(), help="settings read only by the Tinker engines")
+    budget_usd: float | None = param(None, gt=0, help="Tinker engines: refuse a run estimated above this, and "
+                                                      "stop (state saved) before spending past it")
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str):
             object.__setattr__(self, "model", ModelConfig(name_or_path=self.model))
+        from harness.train.tinker_engine import recipe_problem
+
+        problem = recipe_problem(self)  # stages as written (before any expansion), so paths index the file
+        if problem:
+            raise FieldError(*problem)
         if self.data is None and not (self.stages and all(s.data for s in self.stages)):
             raise FieldError("data", "missing: give `data:` or a `data:` block in every stage")
         written = self.stages

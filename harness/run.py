@@ -9,7 +9,7 @@ from harness import checkpoint
 from harness.data.prepare import prepare
 from harness.data.step_models import StepModels
 from harness.stages import data_dependencies, plan_stages, resolver
-from harness.train import load_backend, resume_points
+from harness.train import engine_backend, load_backend, resume_points
 from harness.train.job import TrainJob
 
 
@@ -21,7 +21,7 @@ def prepare_data(recipe, log=print, models=None) -> dict[str | None, Path]:
             for stage in recipe.stages or (None,) if not data_dependencies(recipe, stage)}
 
 
-def run(recipe, log=print, fresh_eval: bool = False) -> dict[str, Path]:
+def run(recipe, log=print, fresh_eval: bool = False, over_budget: bool = False) -> dict[str, Path]:
     """Prepare every stage's data, train the stages in order (finished ones are reused), then evaluate
     the final checkpoint against the base model on the recipe's suite, and every round of an iterative
     stage too (published evaluations of the same weights are reused unless `fresh_eval`)."""
@@ -30,6 +30,10 @@ def run(recipe, log=print, fresh_eval: bool = False) -> dict[str, Path]:
     models = StepModels.for_recipe(recipe, plans)
     models.check_all(recipe)
     datasets = prepare_data(recipe, log, models)
+    if recipe.budget_usd is not None:  # a Tinker run estimated over its budget does not start
+        from harness.tinker_cost import check_budget
+
+        check_budget(recipe, plans, datasets, over_budget, log)
     resolve = resolver(plans)
     finals = {}
     for plan in plans:
@@ -44,7 +48,7 @@ def run(recipe, log=print, fresh_eval: bool = False) -> dict[str, Path]:
         job = TrainJob(recipe=recipe, stage=plan.stage, fingerprint=plan.fingerprint,
                        data_dir=datasets[plan.stage.name], start=resolve(plan.start), parent=plan.parent,
                        reference=plan.reference, resolve=resolve, run_dir=plan.run_dir, log=log)
-        load_backend(plan.stage.backend).train(job)
+        load_backend(engine_backend(recipe.engine, plan.stage.backend)).train(job)
     if recipe.eval and plans and os.environ.get("RANK", "0") == "0":  # one evaluation, not one per rank
         from harness.evaluate.run import evaluate_recipe
 
@@ -58,6 +62,10 @@ def preflight(recipe) -> None:
     every stage's args must build its TRL config class (types and values, not just names)."""
     if not recipe.stages:
         return
+    if recipe.engine != "trl":  # the key (and, remotely, the served model) in seconds, before any data work
+        from harness.tinker_clients import preflight as tinker_preflight
+
+        tinker_preflight(recipe)
     if recipe.model.qlora:
         from harness.train.lora import quantization_config
 

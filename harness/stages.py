@@ -52,7 +52,8 @@ def plan_stages(recipe) -> list[StagePlan]:
         refs = [stage.reference] + [getattr(r, "model", None) for r in stage.rewards]
         identities = [plans[r].fingerprint if r in plans else r for r in refs]
         fp = fingerprint("stage", DEFAULTS_VERSION, stage.backend, plain(stage.args), plain(stage.rewards), identities, parent,
-                         data_fp, recipe.output_format(stage), plain(recipe.model), recipe.seed)
+                         data_fp, recipe.output_format(stage), plain(recipe.model), recipe.seed,
+                         *(() if recipe.engine == "trl" else ((recipe.engine, recipe.tinker.train_unembed),)))
         reference = str(plans[stage.reference].final_dir) if stage.reference in plans else stage.reference
         plan = StagePlan(stage, fp, data_fp, start, parent, reference, run_dir(recipe.name, stage.name, fp))
         plans[stage.name] = previous = plan

@@ -276,7 +276,8 @@ def lineage_entry(info: dict) -> dict:
     return {"stage": info["stage"], "backend": info["backend"], "fingerprint": info["fingerprint"],
             "checkpoint": info["checkpoint"], "parent": str(info.get("parent")),
             "data_fingerprint": info.get("data_fingerprint"), "data_rows": info.get("data_rows"),
-            "data_dir": info.get("data_dir"), "recipe": info.get("recipe")}
+            "data_dir": info.get("data_dir"), "recipe": info.get("recipe"),
+            "engine": info.get("engine", "trl"), "ledger": info.get("ledger")}  # Tinker: tokens and dollars
 
 
 def environment(device: str, backend: str) -> dict:

@@ -40,6 +40,20 @@ BACKENDS = {spec.name: spec for spec in (
 )}
 
 
+#: the Tinker engine's module for each stage backend (`engine: tinker | tinker_local`); a stage keeps its
+#: algorithm (and its TRL-named args) whichever engine trains it. trl_reward has no Tinker counterpart.
+TINKER_BACKENDS = {"trl_sft": "tinker_sft", "trl_dpo": "tinker_dpo", "trl_rloo": "tinker_rloo"}
+
+
+def engine_backend(engine: str, backend: str) -> str:
+    """The trainer module that runs `backend` on `engine`."""
+    if engine == "trl":
+        return backend
+    if backend not in TINKER_BACKENDS:
+        raise HarnessError(f"backend '{backend}' cannot run on engine {engine}; use engine: trl for it")
+    return TINKER_BACKENDS[backend]
+
+
 def backend_spec(name: str) -> BackendSpec:
     if name not in BACKENDS:
         raise KeyError(f"unknown backend '{name}'{did_you_mean(name, BACKENDS)}")
