@@ -286,7 +286,7 @@ def test_budget_refusal_stop_with_saved_state_then_resume(tmp_path, tiny_model):
     from harness.train import tinker_data, tinker_engine
     from harness.train.job import TrainJob
 
-    data_dir = next((tmp_path / "runs" / "tbudget" / "data").glob("*-sft"))
+    data_dir = next((plan.run_dir.parent / "data").glob("*-sft"))
     rows = [dict(r) for r in datasets.load_from_disk(str(data_dir / "dataset"))]
     job = TrainJob(recipe=richer, stage=plan.stage, fingerprint=plan.fingerprint, data_dir=data_dir, start=tiny_model,
                    parent=plan.parent, reference=None, resolve=str, run_dir=plan.run_dir)
