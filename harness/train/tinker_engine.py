@@ -356,8 +356,11 @@ def finish(session: Session, job, manifest: dict, tokenizer, steps: int) -> Path
                 tinker={"state": final_state, "weights": weights, "base_model": parent["base_model"]
                         if parent and job.recipe.engine == "tinker" else base, "rank": lora_rank(job.recipe)})
     with atomic_dir(job.final_dir) as tmp:
-        if job.recipe.engine == "tinker_local":
-            merge_local(weights, base, tmp)
+        if job.recipe.engine == "tinker_local":  # a merged HF model, so evaluation and TRL stages use it as is
+            from harness.tinker_export import merge_adapter
+            from harness.tinker_local import local_path
+
+            merge_adapter(local_path(weights), base, tmp, log=lambda _: None)
         tokenizer.save_pretrained(str(tmp))
         setup.plot_curves(history, ("loss", "reward", "margin", "kl"),
                           tmp / "curves.png")
@@ -371,17 +374,3 @@ def _spent(ledger: dict) -> str:
 
     dollars = ledger["dollars"]
     return format_tokens(ledger["tokens"]) + (f", ${dollars:.4f}" if dollars is not None else ", no price")
-
-
-def merge_local(weights_uri: str, base: str, folder: Path) -> None:
-    """The local sampler weights (a PEFT adapter) merged onto the stage's start model, saved as an HF model."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    from harness.models import model_location
-    from harness.tinker_local import local_path
-
-    model = AutoModelForCausalLM.from_pretrained(model_location(base), dtype=torch.float32)
-    merged = PeftModel.from_pretrained(model, str(local_path(weights_uri))).merge_and_unload()
-    merged.save_pretrained(str(folder))
