@@ -94,30 +94,38 @@ def ask(judge, template: str, prompts: list[str], cache: VerdictCache, count: Ca
 
 @dataclasses.dataclass
 class LocalJudge:
-    """A causal LM loaded through the data steps' `StepModels`, answering greedily."""
+    """A causal LM loaded through the data steps' `StepModels`, answering greedily.
+
+    With `prefix`, the answer is prefilled: the judge continues from it (after the chat template's
+    assistant header) and the verdict read is prefix + continuation. Prefilling the start of the
+    expected format ("[[") is what makes a small model give a verdict rather than echo the prompt.
+    """
 
     ref: str
     models: object
     max_new_tokens: int
     batch_size: int
+    prefix: str = ""
 
     @property
     def identity(self) -> str:
-        return f"local:{self.models.identity(self.ref)}:greedy:{self.max_new_tokens}"
+        return f"local:{self.models.identity(self.ref)}:greedy:{self.max_new_tokens}" + \
+            (f":prefix:{self.prefix}" if self.prefix else "")
 
     def preflight(self) -> None:  # the model is checked with every other model a data step names
         return None
 
     def complete(self, prompts: list[str], done: Callable[[int, str], None]) -> None:
         from harness.evaluate.auxiliary import chat_or_text
-        from harness.evaluate.generate import Generator
+        from harness.evaluate.generate import Generator, render
 
         model, tokenizer = self.models.load(self.ref)
         generator = Generator.create(model, tokenizer, self.models.location(self.ref), self.batch_size, log=None)
-        texts = generator.generate([chat_or_text(tokenizer, p) for p in prompts], max_new_tokens=self.max_new_tokens,
-                                   temperature=0.0).texts
+        rendered = [render(tokenizer, chat_or_text(tokenizer, p)) + self.prefix for p in prompts]
+        texts = generator.generate(rendered,
+                                   max_new_tokens=self.max_new_tokens, temperature=0.0).texts
         for i, found in enumerate(texts):
-            done(i, found[0])
+            done(i, self.prefix + found[0])
 
 
 @dataclasses.dataclass

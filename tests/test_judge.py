@@ -323,3 +323,31 @@ def test_lima_conversations():
     assert [len(p["prompt"]) for p in prompts] == [1, 3, 1]
     assert prompts[2]["prompt"] == [{"role": "user", "content": "Write a haiku about rain."}]
     assert prompts[1]["prompt"][-1] == {"role": "user", "content": "Tell me a joke."}
+
+
+def test_a_local_judges_answer_can_be_prefilled(tmp_path, tiny_model):
+    from harness.data.step_models import StepModels
+    from harness.evaluate import generate as generation
+    from harness.judge_client import LocalJudge
+
+    text = JUDGED.format(tiny=tiny_model, url="", key=KEY).replace(
+        'base_url: "", api_key_env: JUDGE_TEST_KEY, ', "max_new_tokens: 8, ").replace("model: stub", "model: base")
+    models = StepModels.for_recipe(load(write_recipe(tmp_path / "recipes", text)), [])
+    seen, out = [], {}
+    real = generation.Generator.generate
+
+    def spy(self, prompts, **kwargs):
+        seen.extend(prompts)
+        return real(self, prompts, **kwargs)
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(generation.Generator, "generate", spy):
+        judge = LocalJudge("base", models, 4, 2, "[[")
+        judge.complete(["Which is better?"], out.__setitem__)
+    assert seen[0].endswith("[[") and "Which is better?" in seen[0]   # the prefix follows the assistant header
+    assert out[0].startswith("[[") and len(out[0]) > 2
+    assert judge.identity.endswith(":prefix:[[") and LocalJudge("base", models, 4, 2).identity != judge.identity
+    with pytest.raises(ConfigError, match="answer_prefix: only a local judge's answer can be prefilled"):
+        load(write_recipe(tmp_path / "recipes", JUDGED.format(tiny="base", url="http://x/v1", key=KEY).replace(
+            "verifier_agreement: countdown", "answer_prefix: '[['")))

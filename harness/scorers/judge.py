@@ -79,6 +79,8 @@ class Judge(Scorer):
     timeout: float = param(60.0, gt=0.0, help="seconds per endpoint call before it is retried")
     max_retries: int = param(2, ge=0, le=10, help="retries per endpoint call (with back-off) before the step fails")
     batch_size: int = param(16, ge=1, help="local judge: prompts per generation batch")
+    answer_prefix: str = param("", help="local judge: text its answer starts with (e.g. '[['), so a small model "
+                                        "completes a verdict in the template's format instead of echoing the prompt")
     verifier_agreement: Literal["countdown"] | None = param(
         None, help="also report agreement with this verifier (needs its metadata)")
 
@@ -88,6 +90,9 @@ class Judge(Scorer):
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", self.api_key_env):
             raise FieldError("api_key_env", "give the NAME of the environment variable that holds the key "
                                             "(e.g. OPENAI_API_KEY), not the key itself")
+        if self.base_url is not None and self.answer_prefix:
+            raise FieldError("answer_prefix", "only a local judge's answer can be prefilled; remove answer_prefix "
+                                              "or judge with a local model")
         self.template_text()  # a missing file or placeholder fails at validation
 
     @property
@@ -127,7 +132,7 @@ class Judge(Scorer):
         if self.base_url:
             return EndpointJudge(self.base_url, self.model, self.api_key_env, self.max_new_tokens, self.temperature,
                                  self.concurrency, self.timeout, self.max_retries)
-        return LocalJudge(self.model, ctx.models, self.max_new_tokens, self.batch_size)
+        return LocalJudge(self.model, ctx.models, self.max_new_tokens, self.batch_size, self.answer_prefix)
 
     def preflight(self) -> None:
         if self.base_url:
