@@ -40,7 +40,7 @@ def server_capabilities():
     models = []
     for key in sorted(EMBEDDED):
         config = paths.models_root() / key / "model" / "config.json"
-        context = json.loads(config.read_text())["max_position_embeddings"] if config.is_file() else None
+        context = json.loads(config.read_text(encoding="utf-8"))["max_position_embeddings"] if config.is_file() else None
         models.append(types.SupportedModel(model_name=f"embedded:{key}", max_context_length=context,
                                            trainable=True, sampleable=True))
     return types.GetServerCapabilitiesResponse(supported_models=models)
