@@ -38,11 +38,8 @@ $(VENV)/.chromium: | $(VENV)/.installed
 		echo "hint: install chromium (apt-get install chromium) or set CHROMIUM=/path/to/chrome to run the browser test" >&2; \
 	fi
 
-# test_train.py runs in its own process: after the whole suite, loading the session's tiny tied-embedding
-# model left lm_head on the meta device (each file passes alone and beside the Tinker files)
 test: setup $(VENV)/.chromium
-	$(OFFLINE) $(PY) -m pytest tests --ignore=tests/test_train.py
-	$(OFFLINE) $(PY) -m pytest tests/test_train.py
+	$(OFFLINE) $(PY) -m pytest tests
 
 validate: setup
 	$(PY) -m harness validate recipes evals
