@@ -42,7 +42,8 @@ DOWNLOAD_TIMEOUT_S = 300.0   # per file, between bytes (urllib's socket timeout)
 def export(uri: str, out: Path, *, merge: bool = False, log: Callable[[str], None] = print,
            timeout: float | None = None) -> Path:
     """Write the checkpoint `uri` to `out` (an adapter folder, or a merged model with `merge`); returns `out`."""
-    from harness.evaluate.tinker_sampling import CREATE_TIMEOUT_S, is_local, is_tinker
+    from harness.evaluate.tinker_sampling import CREATE_TIMEOUT_S, is_tinker
+    from harness.tinker_local.store import is_local
 
     if not is_tinker(uri):
         raise HarnessError(f"export '{uri}': not a tinker:// checkpoint; give tinker://local/<id>/weights/<name> "

@@ -27,19 +27,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.errors import HarnessError, one_line
+from harness.tinker_local.store import is_local, local_path
 
 PREFIX = "tinker://"
-LOCAL_PREFIX = "tinker://local/"
 CREATE_TIMEOUT_S = float(os.environ.get("HARNESS_TINKER_CREATE_TIMEOUT_S", 180))    # client creation
 REQUEST_TIMEOUT_S = float(os.environ.get("HARNESS_TINKER_REQUEST_TIMEOUT_S", 900))  # one sample request
 
 
 def is_tinker(ref: str) -> bool:
     return str(ref).startswith(PREFIX)
-
-
-def is_local(ref: str) -> bool:
-    return str(ref).startswith(LOCAL_PREFIX)
 
 
 # ---------------------------------------------------------------------- bounded waits
@@ -120,13 +116,6 @@ class TinkerCheckpoint:
     folder: Path | None = None       # the local store's folder (tinker://local/ only)
 
 
-def local_folder(uri: str) -> Path:
-    """The local store's folder of a `tinker://local/...` checkpoint (one line when it is missing)."""
-    from harness.tinker_local import local_path
-
-    return Path(local_path(uri))
-
-
 def check_access(uri: str) -> None:
     """A real-service checkpoint needs a Tinker API key: a missing or malformed one is one line, at once."""
     from harness.tinker_clients import check_key
@@ -143,7 +132,7 @@ def checkpoint_folder(uri: str) -> Path | None:
     """The local store's folder of a `tinker://local/` checkpoint; None for the real service, whose
     key is checked here, before any work."""
     if is_local(uri):
-        return local_folder(uri)
+        return local_path(uri)
     check_access(uri)
     return None
 
@@ -196,7 +185,7 @@ def open_checkpoint(uri: str, log: Callable[[str], None] = print, timeout: float
 
     if not is_tinker(uri):
         raise HarnessError(f"checkpoint '{uri}': not a tinker:// path")
-    folder = local_folder(uri) if is_local(uri) else None
+    folder = local_path(uri) if is_local(uri) else None
     client = service_client(uri)
 
     def create():
