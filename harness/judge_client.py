@@ -99,6 +99,12 @@ class LocalJudge:
     With `prefix`, the answer is prefilled: the judge continues from it (after the chat template's
     assistant header) and the verdict read is prefix + continuation. Prefilling the start of the
     expected format ("[[") is what makes a small model give a verdict rather than echo the prompt.
+
+    With `logprob`, nothing is generated: the verdict is the margin log p("A") - log p("B") of the
+    judge's next token after the prefix, written as a number (`+1.234567`). A pair's two margins,
+    one per order, are then averaged by the scorer (balanced position calibration, Wang et al.,
+    2023, "Large Language Models are not Fair Evaluators"), which cancels a constant preference for
+    one position: a small model that always writes "A" can still rank.
     """
 
     ref: str
@@ -106,11 +112,12 @@ class LocalJudge:
     max_new_tokens: int
     batch_size: int
     prefix: str = ""
+    logprob: bool = False
 
     @property
     def identity(self) -> str:
-        return f"local:{self.models.identity(self.ref)}:greedy:{self.max_new_tokens}" + \
-            (f":prefix:{self.prefix}" if self.prefix else "")
+        how = "logprob" if self.logprob else f"greedy:{self.max_new_tokens}"
+        return f"local:{self.models.identity(self.ref)}:{how}" + (f":prefix:{self.prefix}" if self.prefix else "")
 
     def preflight(self) -> None:  # the model is checked with every other model a data step names
         return None
@@ -120,12 +127,57 @@ class LocalJudge:
         from harness.evaluate.generate import Generator, render
 
         model, tokenizer = self.models.load(self.ref)
+        if self.logprob:
+            for i, margin in enumerate(self.margins(model, tokenizer, prompts)):
+                done(i, f"{margin:+.6f}")
+            return
         generator = Generator.create(model, tokenizer, self.models.location(self.ref), self.batch_size, log=None)
         rendered = [render(tokenizer, chat_or_text(tokenizer, p)) + self.prefix for p in prompts]
         texts = generator.generate(rendered,
                                    max_new_tokens=self.max_new_tokens, temperature=0.0).texts
         for i, found in enumerate(texts):
             done(i, self.prefix + found[0])
+
+
+    def letter_ids(self, tokenizer) -> tuple[int, int]:
+        """The token ids of "A" and "B" as the judge's next token after the prefix."""
+        start = tokenizer(self.prefix, add_special_tokens=False).input_ids if self.prefix else []
+        ids = []
+        for letter in "AB":
+            found = tokenizer(self.prefix + letter, add_special_tokens=False).input_ids
+            if found[:len(start)] != start or len(found) != len(start) + 1:
+                raise HarnessError(f"judge {self.ref}: its tokenizer does not read {self.prefix + letter!r} as the "
+                                   f"prefix then one token for {letter!r}; use `verdict: text` or another answer_prefix")
+            ids.append(found[-1])
+        return ids[0], ids[1]
+
+    def margins(self, model, tokenizer, prompts: list[str]) -> list[float]:
+        """log p("A") - log p("B") for the token after each rendered prompt + prefix, in batches of
+        similar length (left-padded, so the last position is each prompt's own)."""
+        import torch
+
+        from harness.evaluate.auxiliary import chat_or_text
+        from harness.evaluate.generate import render
+
+        a, b = self.letter_ids(tokenizer)
+        texts = [render(tokenizer, chat_or_text(tokenizer, p)) + self.prefix for p in prompts]
+        encoded = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        out = [0.0] * len(prompts)
+        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start:start + self.batch_size]
+                width = max(len(encoded[i]) for i in batch)
+                ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in batch])
+                mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch])
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)
+                logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                               position_ids=positions.to(model.device)).logits[:, -1]
+                logp = torch.log_softmax(logits.float(), dim=-1)
+                for i, margin in zip(batch, (logp[:, a] - logp[:, b]).tolist()):
+                    out[i] = margin
+        return out
 
 
 @dataclasses.dataclass

@@ -70,6 +70,15 @@ def parse_rating(text: str, low: float, high: float) -> float | None:
     return value if low <= value <= high else None
 
 
+def parse_margin(text: str) -> float | None:
+    """A logprob verdict's margin, log p("A") - log p("B") (see `harness.judge_client.LocalJudge`), or None."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None
+
+
 def both_orders(x_first: str | None, x_second: str | None) -> str:
     """What two verdicts on answers x and y amount to: x shown as A in the first, as B in the second.
 

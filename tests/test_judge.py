@@ -351,3 +351,77 @@ def test_a_local_judges_answer_can_be_prefilled(tmp_path, tiny_model):
     with pytest.raises(ConfigError, match="answer_prefix: only a local judge's answer can be prefilled"):
         load(write_recipe(tmp_path / "recipes", JUDGED.format(tiny="base", url="http://x/v1", key=KEY).replace(
             "verifier_agreement: countdown", "answer_prefix: '[['")))
+
+
+# ------------------------------------------------------------------ logprob verdicts
+
+class _Models:
+    """Step models for scripted logprob margins: an identity, nothing to load."""
+
+    def identity(self, name):
+        return f"scripted:{name}"
+
+    def load(self, name):
+        return None, None
+
+
+def test_logprob_verdicts_average_both_orders(monkeypatch):
+    """A judge biased towards position A by +2 nats still ranks when its preference is smaller than
+    its bias: averaging the two orders' margins cancels the bias (Wang et al., 2023)."""
+    from harness.judge_client import LocalJudge
+
+    quality = {"good": 0.5, "fair": 0.0, "bad": -0.5}   # the last word of each candidate
+
+    def margins(self, model, tokenizer, prompts):  # always prefers "A", by more when A is better
+        return [2.0 + quality[section(p, "A").split()[-1]] - quality[section(p, "B").split()[-1]] for p in prompts]
+
+    monkeypatch.setattr(LocalJudge, "margins", margins)
+    s = scorer(scorer="judge", model="base", verdict="logprob", verifier_agreement="countdown")
+    ctx = StepContext(label="1:score", seed=0, models=_Models())
+    # 3 + 5 makes the target 8: only the good candidate is verified correct
+    good, fair, bad = "<answer>3 + 5</answer> good", "<answer>3 - 5</answer> fair", "<answer>5 - 3</answer> bad"
+    scores = s.score([problem([good, fair, bad])], ctx)[0]
+    assert [x.value for x in scores] == [2.0, 1.0, 0.0]              # every pair decided by the averaged margin
+    assert ctx.counters["position_flip"] == 3 and ctx.counters["judge_calibrated"] == 3
+    assert ctx.counters["judge_verdicts"] == 6 and ctx.counters.get("judge_unparseable", 0) == 0
+    assert ctx.counters["verifier_pairs"] == 2 and ctx.counters["verifier_agree"] == 2
+
+    from harness.data.pair_card import judge_figures
+    figures = judge_figures(ctx.counters)
+    assert figures["position_flip_rate"] == 1.0 and figures["tie_rate"] == 0.0 and figures["calibrated"] == 3
+
+
+def test_logprob_margins_are_the_models_own_and_independent_of_batching(tmp_path, tiny_model):
+    import torch
+
+    from harness.data.step_models import StepModels
+    from harness.evaluate.auxiliary import chat_or_text
+    from harness.evaluate.generate import render
+    from harness.judge_client import LocalJudge
+
+    text = JUDGED.format(tiny=tiny_model, url="", key=KEY).replace(
+        'base_url: "", api_key_env: JUDGE_TEST_KEY, ', "verdict: logprob, ").replace("model: stub", "model: base")
+    models = StepModels.for_recipe(load(write_recipe(tmp_path / "recipes", text)), [])
+    prompts = ["Which is better?", "A much longer question about two answers, which one is better here?", "Pick."]
+    model, tokenizer = models.load("base")
+    batched = LocalJudge("base", models, 4, 2, "[[", logprob=True).margins(model, tokenizer, prompts)
+    single = LocalJudge("base", models, 4, 1, "[[", logprob=True).margins(model, tokenizer, prompts)
+    assert batched == pytest.approx(single, abs=1e-4)
+    ids = tokenizer(render(tokenizer, chat_or_text(tokenizer, prompts[1])) + "[[", add_special_tokens=False,
+                    return_tensors="pt").input_ids
+    with torch.inference_mode():
+        logp = torch.log_softmax(model(input_ids=ids).logits[0, -1].float(), -1)
+    a, b = LocalJudge("base", models, 4, 1, "[[", logprob=True).letter_ids(tokenizer)
+    assert single[1] == pytest.approx((logp[a] - logp[b]).item(), abs=1e-4)
+    assert len(set(round(m, 4) for m in single)) == 3                 # the prompts give different margins
+
+    out = {}
+    judge = LocalJudge("base", models, 4, 2, "[[", logprob=True)
+    judge.complete(prompts[:1], out.__setitem__)
+    assert float(out[0]) == pytest.approx(batched[0], abs=1e-5) and ":logprob:prefix:[[" in judge.identity
+
+
+def test_logprob_verdicts_need_a_local_pairwise_judge(tmp_path):
+    with pytest.raises(ConfigError, match="verdict: logprob verdicts need a local judge in pairwise mode"):
+        load(write_recipe(tmp_path / "recipes", JUDGED.format(tiny="base", url="http://x/v1", key=KEY).replace(
+            "verifier_agreement: countdown", "verdict: logprob")))

@@ -68,8 +68,9 @@ def judge_figures(counters: dict) -> dict:
         "verdicts": counters.get("judge_verdicts", 0), "calls": counters.get("judge_calls", 0),
         "cached": counters.get("judge_cached", 0), "unparseable_rate": rate("judge_unparseable", "judge_verdicts"),
         "pairs": pairs, "position_flip_rate": counters.get("position_flip", 0) / decided if decided else None,
-        "tie_rate": (counters.get("position_flip", 0) + counters.get("judge_identical_pairs", 0)) / pairs
-        if pairs else None,
+        "tie_rate": (counters.get("position_flip", 0) - counters.get("judge_calibrated", 0)
+                     + counters.get("judge_identical_pairs", 0)) / pairs if pairs else None,
+        "calibrated": counters.get("judge_calibrated", 0),
         "verifier_pairs": counters.get("verifier_pairs", 0), "verifier_agreement": rate("verifier_agree", "verifier_pairs"),
     }
 
@@ -88,10 +89,14 @@ def judge_section(manifest: dict) -> list[str]:
         out.append(f"| {step['label']} | {f['verdicts']} | {f['calls']} / {f['cached']} | "
                    f"{shown(f['unparseable_rate'])} | {f['pairs'] or '-'} | {shown(f['position_flip_rate'])} | "
                    f"{shown(f['tie_rate'])} | {agreement} |")
+    calibrated = sum(judge_figures(step["counters"])["calibrated"] for step in judged)
     out += ["", "Position flips: the share of readable comparisons whose verdict followed the order the answers "
             "were shown in (a tie). Ties: flips and identical answers, of all comparisons. Agreement: of candidate "
-            "pairs where the verifier finds exactly one correct, the share the judge ranks correct-first.", ""]
-    return out
+            "pairs where the verifier finds exactly one correct, the share the judge ranks correct-first."]
+    if calibrated:
+        out.append(f"Logprob verdicts: {calibrated} flipped comparisons were decided by the margin averaged over "
+                   "both orders (balanced position calibration) instead of tying.")
+    return out + [""]
 
 
 def section(manifest: dict, examples: list[dict], lengths: dict, unit: str, png_name: str) -> tuple[list[str], bytes]:

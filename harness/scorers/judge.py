@@ -20,6 +20,12 @@ Modes (prompt templates in `judge_templates/`, or any file; their text joins the
   ties counting half, scaled to the number of opponents (so with every verdict readable it is
   the win count).
 
+With `verdict: logprob` (a local judge, pairwise), the judge writes nothing: each order gives the
+margin log p("A") - log p("B") of its next token, and the pair goes to the answer the two orders
+favour on average (balanced position calibration, Wang et al., 2023). A comparison whose two
+margins pick the same position still counts as a `position_flip` (the judge's bias is reported),
+and as `judge_calibrated` when the averaged margin decides it rather than leaving a tie.
+
 A verdict with no readable answer is counted (`judge_unparseable`) and never scored: a candidate
 none of whose verdicts can be read keeps `score: None`, which pair builders leave out. Every verdict
 is cached on disk (`harness.judge_client.VerdictCache`), so a rerun asks nothing. With
@@ -81,6 +87,9 @@ class Judge(Scorer):
     batch_size: int = param(16, ge=1, help="local judge: prompts per generation batch")
     answer_prefix: str = param("", help="local judge: text its answer starts with (e.g. '[['), so a small model "
                                         "completes a verdict in the template's format instead of echoing the prompt")
+    verdict: Literal["text", "logprob"] = param(
+        "text", help="text: read the verdict the judge writes; logprob (local judge, pairwise): compare its "
+                     "probabilities of 'A' and 'B' after answer_prefix, averaged over both orders")
     verifier_agreement: Literal["countdown"] | None = param(
         None, help="also report agreement with this verifier (needs its metadata)")
 
@@ -93,6 +102,9 @@ class Judge(Scorer):
         if self.base_url is not None and self.answer_prefix:
             raise FieldError("answer_prefix", "only a local judge's answer can be prefilled; remove answer_prefix "
                                               "or judge with a local model")
+        if self.verdict == "logprob" and (self.base_url is not None or self.mode != "pairwise"):
+            raise FieldError("verdict", "logprob verdicts need a local judge in pairwise mode (an endpoint's "
+                                        "probabilities are not read); use verdict: text")
         self.template_text()  # a missing file or placeholder fails at validation
 
     @property
@@ -132,7 +144,8 @@ class Judge(Scorer):
         if self.base_url:
             return EndpointJudge(self.base_url, self.model, self.api_key_env, self.max_new_tokens, self.temperature,
                                  self.concurrency, self.timeout, self.max_retries)
-        return LocalJudge(self.model, ctx.models, self.max_new_tokens, self.batch_size, self.answer_prefix)
+        return LocalJudge(self.model, ctx.models, self.max_new_tokens, self.batch_size, self.answer_prefix,
+                          logprob=self.verdict == "logprob")
 
     def preflight(self) -> None:
         if self.base_url:
@@ -174,10 +187,10 @@ class Judge(Scorer):
     def compare(self, pairs: list[tuple[str, str, str]], template, judge, cache, ctx) -> list[str]:
         """Per (instruction, x, y): FIRST (x wins in both orders), SECOND, FLIP (a tie) or UNPARSEABLE.
         Two identical answers are a tie without asking. Counts `judge_pairs`, `judge_consistent`,
-        `position_flip`, `judge_identical_pairs`, `judge_unparseable` (verdicts) and
-        `judge_unparseable_pairs`."""
+        `position_flip`, `judge_identical_pairs`, `judge_unparseable` (verdicts),
+        `judge_unparseable_pairs` and, for logprob verdicts, `judge_calibrated`."""
         from harness.judge_client import ask
-        from harness.verdicts import FLIP, UNPARSEABLE, both_orders, parse_preference
+        from harness.verdicts import FIRST, FLIP, SECOND, UNPARSEABLE, both_orders, parse_margin, parse_preference
 
         asked = [k for k, (_, x, y) in enumerate(pairs) if x != y]
         prompts = []
@@ -189,11 +202,19 @@ class Judge(Scorer):
         out = [FLIP] * len(pairs)
         ctx.count("judge_pairs", len(pairs))
         ctx.count("judge_identical_pairs", len(pairs) - len(asked))
+        logprob = self.verdict == "logprob"
         for n, k in enumerate(asked):
-            first, second = parse_preference(texts[2 * n]), parse_preference(texts[2 * n + 1])
+            if logprob:  # margins for "A": x shown first, then y shown first
+                margins = parse_margin(texts[2 * n]), parse_margin(texts[2 * n + 1])
+                first, second = (None if m is None else "A" if m > 0 else "B" for m in margins)
+            else:
+                first, second = parse_preference(texts[2 * n]), parse_preference(texts[2 * n + 1])
             ctx.count("judge_unparseable", (first is None) + (second is None))
             out[k] = both_orders(first, second)
             ctx.count({UNPARSEABLE: "judge_unparseable_pairs", FLIP: "position_flip"}.get(out[k], "judge_consistent"))
+            if logprob and out[k] == FLIP and margins[0] != margins[1]:
+                out[k] = FIRST if margins[0] > margins[1] else SECOND  # x's calibrated margin: (m1 - m2) / 2
+                ctx.count("judge_calibrated")
         return out
 
     def _pairwise(self, examples, template, judge, cache, ctx):
