@@ -11,7 +11,7 @@ NPROC   ?= 2
 ACCEL   ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo ddp || echo ddp_cpu)
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=true
 
-.PHONY: setup test validate recipe data plan bench eval schema clean
+.PHONY: setup test validate recipe data plan bench eval schema clean sweep sweep-plan sweep-report
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,21 @@ schema: setup
 eval: setup
 	@test -n "$(CKPT)" || { echo "make eval: give CKPT=<run folder | hub id | base> [SUITE=embedded]" >&2; exit 2; }
 	$(PY) -m harness eval $(CKPT) --suite $(SUITE) $(ARGS)
+
+# a sweep: a study file (S=recipes/studies/noise_study.yaml) or a recipe with a grid (R=noisy_dpo GRID="k=a,b seed=0,1")
+SWEEP_ARGS = $(if $(S),$(S),$(R) --grid "$(GRID)") $(ARGS)
+
+sweep: setup
+	@test -n "$(S)$(GRID)" || { echo 'make sweep: give S=recipes/studies/<study>.yaml, or R=<recipe> GRID="key=a,b seed=0,1"' >&2; exit 2; }
+	$(PY) -m harness sweep run $(SWEEP_ARGS)
+
+sweep-plan: setup
+	@test -n "$(S)$(GRID)" || { echo 'make sweep-plan: give S=<study file> or R=<recipe> GRID="..."' >&2; exit 2; }
+	$(PY) -m harness sweep plan $(SWEEP_ARGS)
+
+sweep-report: setup
+	@test -n "$(S)$(GRID)" || { echo 'make sweep-report: give S=<study file> or R=<recipe> GRID="..."' >&2; exit 2; }
+	$(PY) -m harness sweep report $(SWEEP_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

@@ -51,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
     _export_parser(sub, common)
     _leaderboard_parsers(sub, common)
     _sandbox_parsers(sub, common)
+    _sweep_parsers(sub, common)
     return top
 
 
@@ -276,6 +277,94 @@ def cmd_sandbox_run(args) -> int:
         raise HarnessError(f"--timeout {args.timeout:g}: must be a positive number of seconds")
     limits = sandbox.Limits.for_timeout(args.timeout) if args.timeout else sandbox.Limits()
     print(sandbox.run_file(args.program, limits).to_json())
+    return 0
+
+
+# ---- sweep: a recipe over a grid of overrides, several seeds, one report
+
+def _sweep_parsers(sub, common) -> None:
+    p = sub.add_parser("sweep", parents=[common], help="run a recipe over a grid of overrides (and seeds), resumable, "
+                       "and report it with multi-seed CIs, tests against a baseline and plots")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("sweep", metavar="SWEEP", help="a sweep file (recipes/studies/<name>.yaml, by name or path), "
+                        "or a recipe name when --grid is given")
+    shared.add_argument("overrides", nargs="*", metavar="key.path=value",
+                        help="with --grid: overrides fixed for every point")
+    shared.add_argument("--grid", default=None, help="sweep a recipe: \"key.path=v1,v2 seed=0,1\" (every combination "
+                        "is a point)")
+    shared.add_argument("--recipes-dir", default=None, help="where recipe names are looked up (default: the "
+                        "recipes/ folder the sweep file is in, else ./recipes)")
+    q = actions.add_parser("plan", parents=[common, shared], help="every point, the data steps and stages points "
+                           "share (by fingerprint), and what is done")
+    q.set_defaults(func=cmd_sweep_plan)
+    q = actions.add_parser("run", parents=[common, shared], help="run the points one after another; finished "
+                           "points are skipped")
+    q.add_argument("--point", type=int, default=None, help="run only this point (a SLURM array task id)")
+    q.add_argument("--fresh-eval", action="store_true", help="evaluate again even when a record of the same weights "
+                   "exists (finished points are rerun)")
+    q.set_defaults(func=cmd_sweep_run)
+    q = actions.add_parser("report", parents=[common, shared], help="table (mean, CI and sd over seeds), tests "
+                           "against the baseline with Holm's correction, and PNG plots with their data")
+    q.add_argument("--out", default=None, help="folder to write (default: <leaderboard>/sweeps/<sweep id>/)")
+    q.set_defaults(func=cmd_sweep_report)
+    q = actions.add_parser("slurm", parents=[common, shared], help="write a SLURM job-array script, one task per "
+                           "point (the cache must be on a shared filesystem)")
+    q.add_argument("--out", required=True, help="folder for the script and its logs/")
+    q.add_argument("--partition", default=None)
+    q.add_argument("--gres", default=None, help="e.g. gpu:1")
+    q.add_argument("--time", default=None, help="per task, e.g. 04:00:00")
+    q.add_argument("--cpus", type=int, default=None, help="cpus per task")
+    q.add_argument("--mem", default=None, help="memory per task, e.g. 64G")
+    q.set_defaults(func=cmd_sweep_slurm)
+
+
+def _sweep(args):
+    """(sweep config, its file or None, the recipes folder its recipe name is looked up in)."""
+    from harness.recipe import recipes_root
+    from harness.sweep.config import resolve
+
+    sweep, path = resolve(args.sweep, args.grid, tuple(args.overrides), args.recipes_dir or "recipes")
+    recipes_dir = args.recipes_dir or (recipes_root(path) if path is not None else "recipes")
+    return sweep, path, recipes_dir
+
+
+def cmd_sweep_plan(args) -> int:
+    from harness.sweep.plan import build_plan, format_plan
+
+    sweep, _, recipes_dir = _sweep(args)
+    print(format_plan(build_plan(sweep, recipes_dir)))
+    return 0
+
+
+def cmd_sweep_run(args) -> int:
+    from harness.sweep.run import run_sweep
+
+    sweep, _, recipes_dir = _sweep(args)
+    run_sweep(sweep, recipes_dir, only=args.point, fresh_eval=args.fresh_eval)
+    return 0
+
+
+def cmd_sweep_report(args) -> int:
+    from pathlib import Path
+
+    from harness.sweep.report import report
+
+    sweep, _, recipes_dir = _sweep(args)
+    report(sweep, recipes_dir, out=Path(args.out) if args.out else None)
+    return 0
+
+
+def cmd_sweep_slurm(args) -> int:
+    from harness.sweep import slurm
+    from harness.sweep.grid import points
+
+    sweep, path, recipes_dir = _sweep(args)
+    count = len(points(sweep, recipes_dir))   # every point validated before a script is written
+    script = slurm.write(sweep, count, path, args.out, grid=args.grid, overrides=tuple(args.overrides),
+                         partition=args.partition, gres=args.gres, time=args.time, cpus=args.cpus,
+                         memory=args.mem)
+    print(f"wrote {script} ({count} array tasks); submit with: sbatch {script}")
     return 0
 
 

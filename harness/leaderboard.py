@@ -186,6 +186,17 @@ def render(root: Path | None = None) -> Path:
         return _write_page(root, _read(root))
 
 
+def record_sweep(sweep_id: str, entry: dict, root: Path | None = None) -> None:
+    """Note a sweep's report (its folder, relative to the leaderboard, and plot files) in leaderboard.json
+    under `sweeps`, so the page can group the sweep's rows and link its plots."""
+    root = Path(root) if root is not None else leaderboard_root()
+    with _locked(root):
+        board = _read(root)
+        board.setdefault("sweeps", {})[sweep_id] = entry
+        atomic.write_text(root / "leaderboard.json", json.dumps(board, indent=1, ensure_ascii=False) + "\n")
+        _write_page(root, board)
+
+
 @contextlib.contextmanager
 def _locked(root: Path):
     """Hold an exclusive lock on `<root>/.lock` for one read-modify-write of the leaderboard."""

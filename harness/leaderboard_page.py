@@ -367,6 +367,52 @@ same way. Whiskers show 95% bootstrap confidence intervals; compare two rows pro
       if (typeof row.finished === "string" && row.finished > last) { last = row.finished; }
     });
   });
+  // sweeps (`harness sweep run`): each sweep's rows grouped by point, with links to its report's plots
+  function buildSweeps() {
+    var groups = {}, order = [], reports = data.sweeps || {};
+    function group(id, name) {
+      if (!groups[id]) { groups[id] = { name: name, rows: [] }; order.push(id); }
+      return groups[id];
+    }
+    (data.boards || []).forEach(function (board) {
+      board.rows.forEach(function (row) {
+        (row.sweeps || []).forEach(function (s) {
+          group(s.id, s.name).rows.push({ point: s.point, coordinates: s.coordinates || {}, row: row, board: board });
+        });
+      });
+    });
+    Object.keys(reports).forEach(function (id) { group(id, reports[id].name); });
+    order.forEach(function (id) {
+      var g = groups[id], report = reports[id] || {}, section = el("section", "sweep");
+      section.setAttribute("data-sweep", id);
+      section.appendChild(el("h2", null, "Sweep " + g.name));
+      section.appendChild(el("p", "meta", id + (report.recipe ? " \u00b7 recipe " + report.recipe : "") + " \u00b7 " +
+                             g.rows.length + " evaluated point" + (g.rows.length === 1 ? "" : "s")));
+      var safe = /^[A-Za-z0-9._\/-]+$/;
+      if (report.folder && safe.test(report.folder)) {
+        var links = el("p", "meta", "report: ");
+        ["report.txt"].concat(report.plots || []).forEach(function (file, i) {
+          if (!safe.test(file)) { return; }
+          var a = el("a", null, file);
+          a.setAttribute("href", report.folder + "/" + file);
+          if (i) { links.appendChild(document.createTextNode(" \u00b7 ")); }
+          links.appendChild(a);
+        });
+        section.appendChild(links);
+      }
+      g.rows.sort(function (p, q) { return p.point - q.point; });
+      section.appendChild(grid(["point", "coordinates", "model", "primary metrics"], g.rows.map(function (r) {
+        var coords = Object.keys(r.coordinates).map(function (k) { return k + "=" + JSON.stringify(r.coordinates[k]); });
+        var scores = r.board.tasks.map(function (task) {
+          var m = primary(r.row, task);
+          return task.name + " " + task.primary_metric + " " + (m ? num(m.value) : "\u2014");
+        });
+        return [r.point, coords.join(" "), (r.row.model || {}).name, scores.join("; ")];
+      })));
+      container.appendChild(section);
+    });
+  }
+  buildSweeps();
   if (!runs) {
     container.appendChild(el("p", "empty", "No runs yet: `harness leaderboard add RECORD.json` adds one."));
   }

@@ -510,7 +510,7 @@ def discover(paths: list[str]) -> list[tuple[str, Path]]:
 
     Folders are searched recursively. Files under an `evals/` folder are suites,
     except lm-eval task YAMLs in `evals/tasks/`; `recipes/accelerate/` holds
-    accelerate launcher configs, not recipes.
+    accelerate launcher configs, not recipes; files under a `studies/` folder are sweeps.
     """
     found = []
     for raw in paths:
@@ -520,13 +520,21 @@ def discover(paths: list[str]) -> list[tuple[str, Path]]:
             parts = f.parts
             if "accelerate" in parts or ("evals" in parts and "tasks" in parts):
                 continue
-            found.append(("suite" if "evals" in parts else "recipe", f))
+            kind = "suite" if "evals" in parts else "sweep" if "studies" in parts else "recipe"
+            found.append((kind, f))
     return found
 
 
 def validate_file(kind: str, path: Path) -> object:
     if kind == "suite":
         return load_suite(path)
+    if kind == "sweep":   # recipes/studies/: a sweep file, valid when every one of its points is
+        from harness.sweep.config import load_sweep
+        from harness.sweep.grid import points
+
+        sweep = load_sweep(path)
+        points(sweep, recipes_root(path))
+        return sweep
     return load(path)
 
 
