@@ -388,7 +388,7 @@ same way. Whiskers show 95% bootstrap confidence intervals; compare two rows pro
       section.appendChild(el("h2", null, "Sweep " + g.name));
       section.appendChild(el("p", "meta", id + (report.recipe ? " \u00b7 recipe " + report.recipe : "") + " \u00b7 " +
                              g.rows.length + " evaluated point" + (g.rows.length === 1 ? "" : "s")));
-      var safe = /^[A-Za-z0-9._\/-]+$/;
+      var safe = /^[A-Za-z0-9._\\/-]+$/;
       if (report.folder && safe.test(report.folder)) {
         var links = el("p", "meta", "report: ");
         ["report.txt"].concat(report.plots || []).forEach(function (file, i) {
