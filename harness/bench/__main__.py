@@ -34,6 +34,11 @@ def main(argv=None) -> int:
     p.add_argument("--words", type=int, default=150, help="mean words per response")
     p.add_argument("--baseline-n", type=int, default=None,
                    help="run the datasketch baseline on the first N rows only (default: all)")
+    p.add_argument("--train-hidden", type=int, default=64, help="training_overhead: the random Llama's hidden size "
+                                                                  "(2048 with --train-layers 16: 1.07B parameters)")
+    p.add_argument("--train-layers", type=int, default=2, help="training_overhead: its layers")
+    p.add_argument("--train-steps", type=int, default=8, help="training_overhead: SFT steps per run")
+    p.add_argument("--train-batch", type=int, default=2, help="training_overhead: batch size")
     p.add_argument("--section", choices=["all", *SECTIONS, *EXTRA], default="all", help="run one section only")
     args = p.parse_args(argv)
     for name in SECTIONS if args.section == "all" else [args.section]:

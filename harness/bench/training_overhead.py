@@ -251,4 +251,5 @@ def report(runs: dict[str, list[dict]], **setup) -> float:
 
 
 def run(args) -> None:
-    training_overhead()
+    training_overhead(steps=args.train_steps, batch=args.train_batch, hidden=args.train_hidden,
+                      layers=args.train_layers)
