@@ -74,6 +74,10 @@ def run_sweep(sweep: SweepConfig, recipes_dir: str | Path = "recipes", only: int
     from harness.run import run
 
     loaded = points(sweep, recipes_dir)
+    if only is not None and not 0 <= only < len(loaded):
+        from harness.errors import HarnessError
+
+        raise HarnessError(f"sweep {sweep.name}: --point {only} is out of range; its points are 0..{len(loaded) - 1}")
     preflight(sweep, loaded)
     chosen = loaded if only is None else [loaded[only]]
     log(f"sweep {sweep.name} ({sweep.sweep_id}): {len(loaded)} points, all validated; running "
