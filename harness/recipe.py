@@ -339,6 +339,13 @@ def recipes_root(path: Path) -> Path:
     return path.resolve().parent
 
 
+NOT_RECIPES = ("accelerate", "studies")  # folders under recipes/ of launcher configs and sweep files
+
+
+def _is_recipe(path: Path, folder: Path) -> bool:
+    return not set(NOT_RECIPES) & set(path.relative_to(folder).parts)
+
+
 def find_recipe(name: str, recipes_dir: Path | str = "recipes") -> Path:
     """A recipe by path or by name (`filtered_dpo` -> recipes/**/filtered_dpo.yaml)."""
     path = Path(name)
@@ -350,10 +357,13 @@ def find_recipe(name: str, recipes_dir: Path | str = "recipes") -> Path:
     folders = [recipes_dir] + ([HARNESS_RECIPES] if HARNESS_RECIPES.is_dir() and not (
         recipes_dir.is_dir() and recipes_dir.resolve() == HARNESS_RECIPES.resolve()) else [])
     for folder in folders:  # the given folder first, then the shipped recipes (from a user's own project)
-        found = sorted(p for p in folder.rglob(f"{name}.yaml") if "accelerate" not in p.relative_to(folder).parts)
+        found = sorted(p for p in folder.rglob(f"{name}.yaml") if _is_recipe(p, folder))
         if found:
             return found[0]
-    known = [p.stem for folder in folders for p in folder.rglob("*.yaml") if "accelerate" not in p.parts]
+    if any(next(folder.rglob(f"studies/{name}.yaml"), None) for folder in folders):
+        raise ConfigError(f"'{name}' is a sweep (recipes/studies/), not a recipe; run it with `harness sweep run "
+                          f"{name}` or `make sweep S=recipes/studies/{name}.yaml`", file=str(recipes_dir / f"{name}.yaml"))
+    known = [p.stem for folder in folders for p in folder.rglob("*.yaml") if _is_recipe(p, folder)]
     raise ConfigError(f"no recipe named '{name}' under {' or '.join(f'{f}/' for f in folders)}"
                       f"{did_you_mean(name, known)}", file=str(recipes_dir / f"{name}.yaml"))
 
@@ -395,13 +405,13 @@ def _resolve_parent(name: str, child: Path, where) -> Path:
         candidates = [folder / name, folder / f"{name}.yaml", folder / f"{name}.yml"]
         if i > 0:  # recipe folders are searched recursively, shallowest match first
             stem = Path(name).name.removesuffix(".yaml").removesuffix(".yml")
-            found = [p for p in folder.rglob(f"{stem}.yaml") if "accelerate" not in p.relative_to(folder).parts]
+            found = [p for p in folder.rglob(f"{stem}.yaml") if _is_recipe(p, folder)]
             candidates += sorted(found, key=lambda p: (len(p.parts), str(p)))
         for candidate in candidates:
             if candidate.is_file() and candidate.resolve() != child:
                 return candidate
     known = {p.stem for p in child.parent.glob("*.yaml")} | {
-        p.stem for folder in folders[1:] for p in folder.rglob("*.yaml") if "accelerate" not in p.parts}
+        p.stem for folder in folders[1:] for p in folder.rglob("*.yaml") if _is_recipe(p, folder)}
     looked = f"beside it in {folders[0]}/" + "".join(f", then in {f}/ (recursively)" for f in folders[1:])
     raise ConfigError(f"no recipe '{name}' to extend: looked {looked}{did_you_mean(name, known - {child.stem})}",
                       file=where[0], line=where[1], path=("extends",))

@@ -208,3 +208,12 @@ def test_report_aggregates_seeds_tests_against_the_baseline_and_plots(project, w
     board = json.loads((workspace / "leaderboard" / "leaderboard.json").read_text())
     assert board["sweeps"][sweep.sweep_id]["plots"] == ["countdown.accuracy.png", "tradeoff.png"]
     assert board["sweeps"][sweep.sweep_id]["folder"] == f"sweeps/{sweep.sweep_id}"
+
+
+def test_a_study_named_as_a_recipe_says_it_is_a_sweep():
+    from harness.recipe import find_recipe
+
+    with pytest.raises(ConfigError, match=r"'noise_study' is a sweep \(recipes/studies/\), not a recipe; run it with "
+                                          r"`harness sweep run noise_study`"):
+        find_recipe("noise_study", ROOT / "recipes")
+    assert find_recipe("noisy_dpo", ROOT / "recipes").name == "noisy_dpo.yaml"
