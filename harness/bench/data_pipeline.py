@@ -39,6 +39,24 @@ def corpus_rows(n: int, dup_fraction: float, words: int, seed: int = 0, exact_fr
     """(rows, planted): n (prompt, chosen, rejected) texts in corpus order, and the positions of each
     (original, near-duplicate) pair. `exact_fraction` of rows are exact duplicates of another row
     up to case and spacing, which exact dedup (and only it) must remove."""
+    planted, rows = corpus_stream(n, dup_fraction, words, seed, exact_fraction)
+    return list(rows), planted
+
+
+PROMPT_WORDS = 15
+EDITS = 3  # words substituted in each response of a near-duplicate
+
+
+def corpus_stream(n: int, dup_fraction: float, words: int, seed: int = 0, exact_fraction: float = 0.0,
+                  chunk: int = 4096):
+    """(planted, rows) as in `corpus_rows`, with `rows` an iterator that builds the texts a chunk at a
+    time, so a million-row corpus is written in about a minute without its texts in memory.
+
+    Every decision is drawn up front as arrays: the words of each original row (Zipf-like over
+    the vocabulary, as uint16 indices, two bytes a word), which rows are near-duplicates of which
+    (3 words substituted, uniformly, in each response) and which are exact copies up to case and
+    spacing, and the shuffled corpus order; texts are joined only when their rows are written.
+    """
     rng = np.random.default_rng(seed)
     vocab = english_words()
     weights = 1.0 / np.arange(1, len(vocab) + 1) ** 0.8
@@ -46,28 +64,56 @@ def corpus_rows(n: int, dup_fraction: float, words: int, seed: int = 0, exact_fr
     n_copies = int(n * dup_fraction)
     n_exact = int(n * exact_fraction)
     n_orig = n - n_copies - n_exact
+    if words - 30 < EDITS:
+        raise ValueError(f"words must be at least {EDITS + 30} (responses have words +- 30 words)")
 
-    def text(k):
-        return " ".join(map(vocab.__getitem__, np.searchsorted(cdf, rng.random(k)).tolist()))
+    length = rng.integers(words - 30, words + 31, size=n_orig)  # words per response (chosen and rejected)
+    start = np.concatenate(([0], np.cumsum(PROMPT_WORDS + 2 * length)))
+    drawn = np.empty(int(start[-1]), dtype=np.uint16 if len(vocab) <= 1 << 16 else np.uint32)
+    for i in range(0, len(drawn), 1 << 23):
+        block = drawn[i:i + (1 << 23)]
+        block[:] = np.minimum(np.searchsorted(cdf, rng.random(len(block))), len(vocab) - 1)
 
-    rows = []
-    for i in range(n_orig):
-        k = int(rng.integers(words - 30, words + 31))
-        rows.append((f"Question {i}: {text(15)}", text(k), text(k)))
-    planted = []
-    sources = rng.choice(n_orig, size=n_copies, replace=False)
-    for src in sources.tolist():
-        prompt, chosen, rejected = rows[src]
-        rows.append((prompt, _edit(chosen, rng, vocab), _edit(rejected, rng, vocab)))
-        planted.append((src, len(rows) - 1))
-    if n_exact:
-        for src in rng.choice(n_orig, size=n_exact, replace=False).tolist():
-            prompt, chosen, rejected = rows[src]
-            rows.append((prompt.upper(), chosen.replace(" ", "  "), " " + rejected.capitalize()))
-    order = rng.permutation(len(rows))
-    position = np.empty(len(rows), dtype=np.int64)
-    position[order] = np.arange(len(rows))
-    return [rows[j] for j in order.tolist()], [(int(position[a]), int(position[b])) for a, b in planted]
+    copy_of = rng.choice(n_orig, size=n_copies, replace=False)
+    edits = []  # (positions, words) substituted in the chosen, then the rejected response of each copy
+    for _ in ("chosen", "rejected"):
+        keys = rng.random((n_copies, words + 31))
+        keys[np.arange(words + 31) >= length[copy_of][:, None]] = 2.0  # only real words are edited
+        edits.append((np.argpartition(keys, EDITS, axis=1)[:, :EDITS],
+                      rng.integers(len(vocab), size=(n_copies, EDITS))))
+    exact_of = rng.choice(n_orig, size=n_exact, replace=False) if n_exact else np.zeros(0, np.int64)
+    order = rng.permutation(n)
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    planted = [(int(position[a]), int(position[n_orig + j])) for j, a in enumerate(copy_of.tolist())]
+    vocab_array = np.array(vocab, dtype=object)
+
+    def rows():
+        for c in range(0, n, chunk):
+            picks = order[c:c + chunk].tolist()
+            segments, bases = [], []
+            for j in picks:
+                base = j if j < n_orig else copy_of[j - n_orig] if j < n_orig + n_copies else exact_of[j - n_orig - n_copies]
+                segment = drawn[start[base]:start[base + 1]]
+                if n_orig <= j < n_orig + n_copies:
+                    segment, m, k = segment.copy(), j - n_orig, length[base]
+                    for offset, (where, what) in zip((PROMPT_WORDS, PROMPT_WORDS + k), edits):
+                        segment[offset + where[m]] = what[m]
+                segments.append(segment)
+                bases.append(int(base))
+            text = vocab_array[np.concatenate(segments)].tolist()
+            at = 0
+            for j, base in zip(picks, bases):
+                k = int(length[base])
+                prompt = f"Question {base}: " + " ".join(text[at:at + PROMPT_WORDS])
+                chosen = " ".join(text[at + PROMPT_WORDS:at + PROMPT_WORDS + k])
+                rejected = " ".join(text[at + PROMPT_WORDS + k:at + PROMPT_WORDS + 2 * k])
+                at += PROMPT_WORDS + 2 * k
+                if j >= n_orig + n_copies:  # an exact copy up to case and spacing
+                    prompt, chosen, rejected = prompt.upper(), chosen.replace(" ", "  "), " " + rejected.capitalize()
+                yield prompt, chosen, rejected
+
+    return planted, rows()
 
 
 def english_words() -> list[str]:
@@ -78,13 +124,6 @@ def english_words() -> list[str]:
 
     vocab = load_tokenizer(ModelConfig()).get_vocab()
     return sorted(t[1:] for t in vocab if t.startswith("\u0120") and t[1:].isalpha() and t[1:].islower() and len(t) > 3)
-
-
-def _edit(text: str, rng, vocab) -> str:
-    words = text.split()
-    for pos in rng.choice(len(words), size=3, replace=False).tolist():
-        words[pos] = vocab[int(rng.integers(len(vocab)))]
-    return " ".join(words)
 
 
 def score(dropped: set[int], planted: list[tuple[int, int]]) -> tuple[float, float]:

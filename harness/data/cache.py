@@ -105,18 +105,44 @@ def _file_checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: rows per parquet row group: rows are serialised, written and read back this many at a time, so
+#: neither a source of a million rows nor its replay ever holds all their JSON text (or an Arrow
+#: copy of it) beside the examples themselves
+ROWS_PER_GROUP = 8192
+
+
 def _write_rows(path: Path, rows: list[dict]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table({"example": pa.array([json.dumps(r, ensure_ascii=False) for r in rows], pa.large_string())})
-    pq.write_table(table, path, compression="zstd")
+    schema = pa.schema([("example", pa.large_string())])
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for start in range(0, len(rows), ROWS_PER_GROUP):
+            chunk = [json.dumps(r, ensure_ascii=False) for r in rows[start:start + ROWS_PER_GROUP]]
+            writer.write_table(pa.table({"example": pa.array(chunk, pa.large_string())}, schema=schema))
 
 
 def _read_rows(path: Path) -> list[dict]:
     import pyarrow.parquet as pq
 
-    return [json.loads(s) for s in pq.read_table(path).column("example").to_pylist()]
+    rows: list[dict] = []
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=ROWS_PER_GROUP, columns=["example"]):
+        rows.extend(map(json.loads, batch.column(0).to_pylist()))
+    return rows
+
+
+def _positions(inputs: list[dict], outputs: list[dict]) -> np.ndarray:
+    """For each output row, the position of the same object among the inputs (the last one, should
+    an object occur twice), or -1 for a row the step created: 16 bytes per input row, where a dict
+    from object id to position held about ten times that."""
+    ids = np.fromiter(map(id, inputs), dtype=np.int64, count=len(inputs))
+    by_id = np.argsort(ids, kind="stable")
+    sorted_ids = ids[by_id]
+    del ids
+    wanted = np.fromiter(map(id, outputs), dtype=np.int64, count=len(outputs))
+    at = np.searchsorted(sorted_ids, wanted, side="right") - 1
+    found = (at >= 0) & (sorted_ids[np.maximum(at, 0)] == wanted)
+    return np.where(found, by_id[np.maximum(at, 0)], -1).astype(np.int64)
 
 
 def save(cache: Path, fp: str, inputs: list[dict] | None, outputs: list[dict], stats: dict,
@@ -126,8 +152,7 @@ def save(cache: Path, fp: str, inputs: list[dict] | None, outputs: list[dict], s
         if inputs is None:
             _write_rows(tmp / ROWS, outputs)
         else:
-            position = {id(row): i for i, row in enumerate(inputs)}
-            index = np.array([position.get(id(row), -1) for row in outputs], dtype=np.int64)
+            index = _positions(inputs, outputs)
             _write_rows(tmp / ROWS, [row for row, i in zip(outputs, index) if i < 0])
             np.save(tmp / INDEX, index)
         with open(tmp / REJECTS, "w", encoding="utf-8") as f:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 
+import xxhash
+
 from harness.data import example as ex
 from harness.data.step import STEPS, Step, require_kind
 
@@ -28,12 +30,12 @@ class PairFilter(Step):
 
     def apply(self, examples, ctx):
         examples = list(examples)
-        keys = []  # normalised (prompt, chosen, rejected), computed once per pair
-        rejected_by_prompt: dict[str, set] = collections.defaultdict(set)
+        keys = []  # (prompt, chosen, rejected) per pair, each normalised once and kept as a 128-bit hash
+        rejected_by_prompt: dict[int, set] = collections.defaultdict(set)
         for example in examples:
             require_kind(example, "preference", self.name)
-            key = tuple(ex.normalize(t) for t in (ex.prompt_text(example), ex.response_text(example, "chosen"),
-                                                   ex.response_text(example, "rejected")))
+            key = tuple(_digest(t) for t in (ex.prompt_text(example), ex.response_text(example, "chosen"),
+                                             ex.response_text(example, "rejected")))
             keys.append(key)
             rejected_by_prompt[key[0]].add(key[2])
         for example, (prompt, chosen, rejected) in zip(examples, keys):
@@ -45,3 +47,10 @@ class PairFilter(Step):
                 ctx.drop(example, "contradicted")
             else:
                 yield example
+
+
+def _digest(text: str) -> int:
+    """xxh3-128 of the normalised text: equal texts compare equal as before (a collision has odds of
+    about n^2 / 2^129), and a million pairs hold three small ints each instead of three normalised
+    copies of their texts (several GB)."""
+    return xxhash.xxh3_128_intdigest(ex.normalize(text).encode("utf-8"))
