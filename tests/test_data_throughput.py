@@ -57,3 +57,27 @@ def test_a_prepared_dataset_is_reused_without_reading_the_step_cache(workspace, 
     changed = load(data_throughput._recipe(workspace, "reuse", corpus, steps.replace("max_tokens: 85", "max_tokens: 60")))
     other_lines = []
     assert prepare(changed, log=other_lines.append) != first and other_lines[-1].startswith("wrote ")
+
+
+def test_the_synthetic_corpus_plants_near_and_exact_duplicates(tokenizer):
+    """The bench's corpus, built a chunk at a time from arrays drawn up front: near copies share the
+    prompt and differ in at most 3 words per response, exact copies differ only in case and spacing,
+    and the same seed gives the same rows however they are chunked."""
+    from harness.bench.data_pipeline import corpus_stream
+    from harness.data.example import normalize
+
+    rows, planted = corpus_rows(400, 0.05, 40, seed=3, exact_fraction=0.02)
+    assert len(rows) == 400 and len(planted) == 20 and len({b for _, b in planted}) == 20
+    for a, b in planted:
+        assert rows[a][0] == rows[b][0] and rows[a] != rows[b]
+        for original, copy in zip(rows[a][1:], rows[b][1:]):
+            changed = sum(x != y for x, y in zip(original.split(), copy.split()))
+            assert len(original.split()) == len(copy.split()) and 1 <= changed <= 3
+    triples = {tuple(normalize(t) for t in row) for row in rows}
+    assert len(triples) == 400 - 8  # 2% exact copies, up to case and spacing
+    assert sum(row[0].isupper() for row in rows) == 8
+    words = [len(row[1].split()) for row in rows]
+    assert min(words) >= 10 and max(words) <= 70 and abs(sum(words) / len(words) - 40) < 4
+    again_planted, again = corpus_stream(400, 0.05, 40, seed=3, exact_fraction=0.02, chunk=7)
+    assert list(again) == rows and again_planted == planted
+    assert corpus_rows(400, 0.05, 40, seed=4, exact_fraction=0.02)[0] != rows
