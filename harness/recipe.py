@@ -505,12 +505,17 @@ def check_suite(recipe: Recipe, path: Path, locations: dict) -> None:
                           f"{did_you_mean(recipe.eval, known)}", file=file, line=line, path=("eval",))
 
 
-def load_suite(path: str | Path) -> Suite:
+def load_named(path: str | Path, config: type, not_a_mapping: str):
+    """A one-file config (suite, sweep) named after its file unless it says `name:`."""
     tree, lines = yaml_tree.load_file(path)
     if not isinstance(tree, dict):
-        raise ConfigError("a suite must be a mapping of keys", file=str(path), line=1)
+        raise ConfigError(not_a_mapping, file=str(path), line=1)
     tree.setdefault("name", Path(path).stem)
-    return build(Suite, tree, Where(file=str(path), locations={p: (str(path), n) for p, n in lines.items()}))
+    return build(config, tree, Where(file=str(path), locations={p: (str(path), n) for p, n in lines.items()}))
+
+
+def load_suite(path: str | Path) -> Suite:
+    return load_named(path, Suite, "a suite must be a mapping of keys")
 
 
 # -------------------------------------------------------------- validation

@@ -41,6 +41,22 @@ def tokenizer(models_dir):
     return load_tokenizer(ModelConfig())
 
 
+# a 4-problem Countdown suite for recipes that train and evaluate a tiny model
+TINY_SUITE = """
+name: tiny
+tasks:
+  - runner: countdown
+    n: 4
+    num_numbers: [2]
+    max_number: 20
+    seed: 1234
+    max_new_tokens: 8
+    batch_size: 4
+    index: [prompt, answer]
+    decontamination: {any_overlap: false, coverage: 0.9}
+"""
+
+
 def write_recipe(folder: Path, text: str, name: str = "recipe") -> Path:
     path = folder / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)

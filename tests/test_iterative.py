@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, write_recipe
+from conftest import ROOT, TINY_SUITE, write_recipe
 
 from harness import checkpoint
 from harness.errors import ConfigError
@@ -186,26 +186,11 @@ def test_the_shipped_iterative_recipe_reuses_filtered_dpo_sft():
     assert [_step(recipe, s, "shard").block for s in recipe.stages[1:]] == [1, 2]
 
 
-SUITE = """
-name: tiny
-tasks:
-  - runner: countdown
-    n: 4
-    num_numbers: [2]
-    max_number: 20
-    seed: 1234
-    max_new_tokens: 8
-    batch_size: 4
-    index: [prompt, answer]
-    decontamination: {any_overlap: false, coverage: 0.9}
-"""
-
-
 def test_two_rounds_train_chain_and_are_each_evaluated(tmp_path, workspace, tiny_model, monkeypatch):
     from harness.run import run
 
     monkeypatch.chdir(tmp_path)
-    write_recipe(tmp_path / "evals", SUITE, "tiny")
+    write_recipe(tmp_path / "evals", TINY_SUITE, "tiny")
     text = ITERATIVE.format(tiny=tiny_model, k=2, reference="previous", scorer="policy", after="eval: tiny\n")
     sft = text[text.index("  - name: sft"):text.index("  - name: dpo")]
     text = text.replace(sft, "").replace("init_from: sft", "init_from: null")   # round 1 from the base model

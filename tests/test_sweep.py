@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT, write_recipe
+from conftest import ROOT, TINY_SUITE, write_recipe
 
 from harness import checkpoint, leaderboard
 from harness.cli import main
@@ -35,27 +35,13 @@ stages:
 eval: tiny
 """
 
-SUITE = """
-name: tiny
-tasks:
-  - runner: countdown
-    n: 4
-    num_numbers: [2]
-    max_number: 20
-    seed: 1234
-    max_new_tokens: 8
-    batch_size: 4
-    index: [prompt, answer]
-    decontamination: {any_overlap: false, coverage: 0.9}
-"""
-
 
 @pytest.fixture
 def project(tmp_path, tiny_model, monkeypatch):
     """A project folder with the tiny recipe, its suite and a studies/ folder; the working directory."""
     monkeypatch.chdir(tmp_path)
     write_recipe(tmp_path / "recipes", TINY.format(tiny=tiny_model), "tiny_noise")
-    write_recipe(tmp_path / "evals", SUITE, "tiny")
+    write_recipe(tmp_path / "evals", TINY_SUITE, "tiny")
     return tmp_path
 
 

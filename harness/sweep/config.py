@@ -129,11 +129,9 @@ def find_sweep(name: str, recipes_dir: str | Path = "recipes") -> Path:
 
 def load_sweep(path: str | Path) -> SweepConfig:
     """Parse and validate a sweep file (the points themselves are checked by `grid.points`)."""
-    tree, lines = yaml_tree.load_file(path)
-    if not isinstance(tree, dict):
-        raise ConfigError("a sweep file must be a mapping with `recipe:` and `grid:`", file=str(path), line=1)
-    tree.setdefault("name", Path(path).stem)
-    return build(SweepConfig, tree, Where(file=str(path), locations={p: (str(path), n) for p, n in lines.items()}))
+    from harness.recipe import load_named
+
+    return load_named(path, SweepConfig, "a sweep file must be a mapping with `recipe:` and `grid:`")
 
 
 def from_command_line(recipe: str, grid: str, overrides: tuple[str, ...] = (), metrics: tuple[str, ...] = (),
