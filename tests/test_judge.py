@@ -238,29 +238,52 @@ def test_a_local_judge_labels_generated_candidates_end_to_end(tmp_path, tiny_mod
     assert again["2:score"]["cached"]
 
 
-def test_judge_dpo_runs_end_to_end_with_an_endpoint_judge(tmp_path, tiny_model, monkeypatch, workspace):
+def _run_judge_dpo(tiny_model, *judge_overrides):
     from harness.run import run
 
-    monkeypatch.chdir(ROOT)
-    with StubServer(answer=lambda prompt: "[[A]]" if len(section(prompt, "A")) >= len(section(prompt, "B"))
-                    else "[[B]]") as server:
-        overrides = (f"model={tiny_model}", "eval=", "data.sources.0.n=40", "data.steps.1.n=4",
-                     "data.steps.2.n=3", "data.steps.2.max_new_tokens=8", "data.steps.2.batch_size=4",
-                     f"data.steps.3.scorer.base_url={server.base_url}", "data.steps.3.scorer.model=stub",
-                     f"data.steps.3.scorer.api_key_env={KEY}",
-                     "stages.0.data.sources.0.n=16", "stages.0.args.max_steps=1", "stages.1.args.max_steps=1")
-        finals = run(load(ROOT / "recipes" / "judge_dpo.yaml", overrides), log=lambda _: None)
-        asked = server.chat_requests
-    assert (finals["dpo"] / "checkpoint.json").is_file()
+    overrides = (f"model={tiny_model}", "eval=", "data.sources.0.n=40", "data.steps.1.n=4",
+                 "data.steps.2.n=3", "data.steps.2.max_new_tokens=8", "data.steps.2.batch_size=4", *judge_overrides,
+                 "stages.0.data.sources.0.n=16", "stages.0.args.max_steps=1", "stages.1.args.max_steps=1")
+    return run(load(ROOT / "recipes" / "judge_dpo.yaml", overrides), log=lambda _: None)
+
+
+def _judge_dpo_outputs(workspace):
     card = (workspace / "cards" / "judge_dpo.md").read_text(encoding="utf-8")
     manifest = json.loads(next((workspace / "runs" / "judge_dpo" / "data").glob("*-preference/manifest.json"))
                           .read_text(encoding="utf-8"))
-    score = next(s for s in manifest["steps"] if s.get("step") == "score")["counters"]
+    return card, next(s for s in manifest["steps"] if s.get("step") == "score")["counters"]
+
+
+def test_judge_dpo_runs_end_to_end_with_an_endpoint_judge(tmp_path, tiny_model, monkeypatch, workspace):
+    monkeypatch.chdir(ROOT)
+    with StubServer(answer=lambda prompt: "[[A]]" if len(section(prompt, "A")) >= len(section(prompt, "B"))
+                    else "[[B]]") as server:
+        finals = _run_judge_dpo(tiny_model, f"data.steps.3.scorer.base_url={server.base_url}",
+                                "data.steps.3.scorer.model=stub", f"data.steps.3.scorer.api_key_env={KEY}",
+                                "data.steps.3.scorer.verdict=text", 'data.steps.3.scorer.answer_prefix=""')
+        asked = server.chat_requests
+    assert (finals["dpo"] / "checkpoint.json").is_file()
+    card, score = _judge_dpo_outputs(workspace)
     assert asked == score["judge_calls"] > 0 and score["judge_verdicts"] == 2 * (
         score["judge_pairs"] - score.get("judge_identical_pairs", 0))
     flips = score.get("position_flip", 0)   # equal lengths: the stub answers A in both orders
     flip_rate = flips / (score["judge_consistent"] + flips)
     assert "### Judge" in card and f"| {flip_rate:.1%} |" in card and "| 4:score |" in card
+
+
+def test_shipped_judge_dpo_runs_with_its_local_logprob_judge(tmp_path, tiny_model, monkeypatch, workspace):
+    """The recipe as shipped (a local judge, logprob verdicts), on the tiny model: every readable comparison
+    is decided, so pairs are built even from a judge whose written verdicts would all tie."""
+    monkeypatch.chdir(ROOT)
+    finals = _run_judge_dpo(tiny_model)
+    assert (finals["dpo"] / "checkpoint.json").is_file()
+    card, score = _judge_dpo_outputs(workspace)
+    asked = score["judge_pairs"] - score.get("judge_identical_pairs", 0)
+    assert score["judge_verdicts"] == 2 * asked and score.get("judge_unparseable", 0) == 0
+    assert score.get("judge_consistent", 0) + score.get("position_flip", 0) == asked
+    assert score.get("judge_calibrated", 0) == score.get("position_flip", 0)   # no margin is exactly equal
+    if score.get("judge_calibrated"):
+        assert f"Logprob verdicts: {score['judge_calibrated']} flipped comparisons" in card
 
 
 # ------------------------------------------------------------------ pairwise ranker
