@@ -31,6 +31,9 @@ _M = np.uint64(0x9E3779B97F4A7C15)         # odd multiplier to combine words int
 _M_INV = np.uint64(pow(0x9E3779B97F4A7C15, -1, 2**64))
 _EMPTY = np.uint64(1 << 32)                 # above any 32-bit bin value
 _MAX_ROUNDS = 64
+#: documents hashed per task: each task's byte-level arrays take ~40 bytes per character (about
+#: 40 MB for 1024 documents of 1000 characters), held at once on every core
+SIGNATURE_CHUNK = 1024
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -234,7 +237,7 @@ def near_duplicates(texts: list[str], *, threshold: float, ngram: int, num_perm:
 
     n = len(texts)
     priority = np.arange(n) if priority is None else np.asarray(priority)
-    sig, empty = compact_signatures(texts, ngram, num_perm)
+    sig, empty = compact_signatures(texts, ngram, num_perm, chunk=SIGNATURE_CHUNK)
     pairs = candidate_pairs(sig, bands, num_perm // bands, priority, empty)
     pairs = pairs[estimated_jaccard(sig, pairs, empty=empty) >= threshold]
     del sig
