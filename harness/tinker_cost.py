@@ -68,6 +68,20 @@ def prices_for(recipe) -> Prices | None:
     return _prices(entry, source)
 
 
+def service_equivalent(recipe) -> Prices | None:
+    """For `engine: tinker_local`: the prices the same tokens would pay on the service, as the price
+    table's `local_equivalent` model (None on other engines or when the table names none)."""
+    if recipe.engine != "tinker_local":
+        return None
+    table = price_table()
+    model = table.get("local_equivalent")
+    entry = table["models"].get(model) if model else None
+    if entry is None:
+        return None
+    return _prices(entry, f"as {model} on the service ({table.get('source', table['path'])}, "
+                          f"{table.get('date', 'undated')})")
+
+
 def _prices(entry, where: str) -> Prices:
     try:
         return Prices(*(float(entry[kind]) for kind in KINDS), source=where)
@@ -171,8 +185,8 @@ class Ledger:
     """Tokens sent and dollars spent by one stage, kept in `<run_dir>/tinker_ledger.json` so a
     resumed stage continues the same total."""
 
-    def __init__(self, path: Path, prices: Prices | None):
-        self.path, self.prices = Path(path), prices
+    def __init__(self, path: Path, prices: Prices | None, equivalent: Prices | None = None):
+        self.path, self.prices, self.equivalent = Path(path), prices, equivalent
         saved = json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {}
         self.tokens = {kind: int(saved.get("tokens", {}).get(kind, 0)) for kind in KINDS}
         self.calls = int(saved.get("calls", 0))
@@ -190,9 +204,13 @@ class Ledger:
 
     def as_dict(self) -> dict:
         dollars = self.dollars
-        return {"tokens": dict(self.tokens), "calls": self.calls,
-                "dollars": None if dollars is None else round(dollars, 6),
-                "prices": None if self.prices is None else dataclasses.asdict(self.prices)}
+        out = {"tokens": dict(self.tokens), "calls": self.calls,
+               "dollars": None if dollars is None else round(dollars, 6),
+               "prices": None if self.prices is None else dataclasses.asdict(self.prices)}
+        if self.equivalent is not None:  # what the same tokens would have cost on the service
+            out["service_dollars"] = round(self.equivalent.dollars(self.tokens), 6)
+            out["service_prices"] = dataclasses.asdict(self.equivalent)
+        return out
 
 
 def format_tokens(tokens: dict) -> str:
@@ -242,10 +260,11 @@ def stage_estimates(recipe, plans, data_dirs: dict | None = None, log=None) -> l
 def plan_lines(recipe, plans) -> list[str]:
     """The cost section of `harness plan`: tokens and dollars per stage, the total against the budget,
     the price source, and whether the model is served (checked only with a key, within a timeout)."""
-    prices = prices_for(recipe)
+    prices, equivalent = prices_for(recipe), service_equivalent(recipe)
     lines = [f"# cost on engine {recipe.engine} ("
              + (f"prices: {prices.source}" if prices else f"no price for {recipe.model.name_or_path}: add "
-                f"tinker.prices or an entry in {price_table()['path']}") + ")"]
+                f"tinker.prices or an entry in {price_table()['path']}")
+             + (f"; service equivalent {equivalent.source}" if equivalent else "") + ")"]
     total, known = 0.0, True
     for entry in stage_estimates(recipe, plans):
         tokens = entry["tokens"]
@@ -260,6 +279,7 @@ def plan_lines(recipe, plans) -> list[str]:
         dollars = entry["dollars"]
         lines.append(f"  {entry['stage']}: {format_tokens(tokens)} tokens ({kind}); "
                      + (f"${dollars:,.2f}" if dollars is not None else "$ unknown")
+                     + (f" (on the service: ${equivalent.dollars(tokens):,.4f})" if equivalent else "")
                      + ("  (finished)" if entry["finished"] else ""))
         if dollars is None:
             known = False

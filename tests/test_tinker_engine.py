@@ -59,6 +59,12 @@ def test_sft_dpo_rl_train_end_to_end_on_the_local_engine(tmp_path, tiny_model):
         # a merged HF model the TRL engine, evaluation and later stages can load
         assert (finals[name] / "model.safetensors").is_file() and (finals[name] / "tokenizer.json").is_file()
         assert i["ledger"]["tokens"]["train"] > 0 and i["ledger"]["dollars"] == 0.0
+        # what the same tokens would cost on the service, at the price table's local_equivalent model
+        service = i["ledger"]["service_prices"]
+        assert service["source"].startswith("as meta-llama/Llama-3.2-1B on the service")
+        assert i["ledger"]["service_dollars"] == pytest.approx(
+            sum(i["ledger"]["tokens"][k] * service[k] for k in ("prefill", "sample", "train")) / 1e6, abs=1e-6)
+        assert i["ledger"]["service_dollars"] > 0
     assert info["sft"]["backend"] == "trl_sft" and info["dpo"]["parent"] == info["sft"]["fingerprint"]
     assert info["dpo"]["ledger"]["tokens"]["prefill"] > 0          # reference log-probs
     assert info["rl"]["ledger"]["tokens"]["sample"] > 0           # rollouts

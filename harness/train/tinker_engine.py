@@ -197,7 +197,8 @@ class Session:
 
         self.job, self.recipe, self.settings, self.log = job, job.recipe, job.recipe.tinker, job.log
         self.service = service or tinker_clients.service_client(self.recipe, log=self.log)
-        self.ledger = tinker_cost.Ledger(job.run_dir / LEDGER_FILE, tinker_cost.prices_for(self.recipe))
+        self.ledger = tinker_cost.Ledger(job.run_dir / LEDGER_FILE, tinker_cost.prices_for(self.recipe),
+                                         tinker_cost.service_equivalent(self.recipe))
         self.spent_before = spent_by_ancestors(job)
         self.state_file = job.run_dir / STATE_FILE
         self.saved = json.loads(self.state_file.read_text(encoding="utf-8")) if self.state_file.is_file() else None
@@ -372,5 +373,6 @@ def finish(session: Session, job, manifest: dict, tokenizer, steps: int) -> Path
 def _spent(ledger: dict) -> str:
     from harness.tinker_cost import format_tokens
 
-    dollars = ledger["dollars"]
-    return format_tokens(ledger["tokens"]) + (f", ${dollars:.4f}" if dollars is not None else ", no price")
+    dollars, service = ledger["dollars"], ledger.get("service_dollars")
+    return format_tokens(ledger["tokens"]) + (f", ${dollars:.4f}" if dollars is not None else ", no price") + (
+        f"; ${service:.4f} {ledger['service_prices']['source']}" if service is not None else "")
