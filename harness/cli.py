@@ -362,7 +362,7 @@ def cmd_sweep_slurm(args) -> int:
     sweep, path, recipes_dir = _sweep(args)
     count = len(points(sweep, recipes_dir))   # every point validated before a script is written
     script = slurm.write(sweep, count, path, args.out, grid=args.grid, overrides=tuple(args.overrides),
-                         partition=args.partition, gres=args.gres, time=args.time, cpus=args.cpus,
+                         recipes_dir=args.recipes_dir, partition=args.partition, gres=args.gres, time=args.time, cpus=args.cpus,
                          memory=args.mem)
     print(f"wrote {script} ({count} array tasks); submit with: sbatch {script}")
     return 0

@@ -132,6 +132,11 @@ def test_slurm_script_runs_one_point_per_array_task(project, workspace, capsys):
         assert f'export {name}="${{{name}:-{value}}}"' in lines
     assert (project / "slurm" / "logs").is_dir()
     assert "6 array tasks" in capsys.readouterr().out
+    # a recipes folder given on the command line reaches every task, as an absolute path
+    assert main(["sweep", "slurm", str(path), "--out", str(project / "slurm"), "--recipes-dir", "recipes"]) == 0
+    last = (project / "slurm" / "sweep-study.sbatch").read_text().splitlines()[-1]
+    assert last.endswith(f"run {path.resolve()} --recipes-dir {(project / 'recipes').resolve()} "
+                         f"--point \"$SLURM_ARRAY_TASK_ID\"")
 
 
 def _tagged_record(run_id, sweep, point, fp, accuracy, fmt, finished="2025-03-01T10:21:07Z"):

@@ -52,14 +52,17 @@ def script(sweep: SweepConfig, count: int, command: list[str], *, workdir: Path,
 
 
 def write(sweep: SweepConfig, count: int, source: Path | None, out: Path, grid: str | None = None,
-          overrides: tuple[str, ...] = (), **options) -> Path:
-    """Write `<out>/sweep-<name>.sbatch` (and create `<out>/logs/`); returns the script's path."""
+          overrides: tuple[str, ...] = (), recipes_dir: str | Path | None = None, **options) -> Path:
+    """Write `<out>/sweep-<name>.sbatch` (and create `<out>/logs/`); returns the script's path. A
+    `recipes_dir` given on the command line is passed on to every task, as an absolute path."""
     out = Path(out)
     command = [sys.executable, "-m", "harness", "sweep", "run"]
     if source is not None:
         command.append(str(Path(source).resolve()))
     else:
         command += [sweep.recipe, *overrides, "--grid", grid or ""]
+    if recipes_dir is not None:
+        command += ["--recipes-dir", str(Path(recipes_dir).resolve())]
     text = script(sweep, count, command, workdir=Path.cwd(), logs=(out / "logs").resolve(), **options)
     path = out / f"sweep-{sweep.name}.sbatch"
     (out / "logs").mkdir(parents=True, exist_ok=True)
