@@ -4,6 +4,7 @@ engine, resume, budget refusal and stop, the ledger, the never-hang guards and a
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -343,16 +344,20 @@ def test_missing_or_malformed_key_is_one_line_at_once(tmp_path, tiny_model, monk
 
 class SlowService:
     """The local implementation, made slow: client creation blocks the calling thread (as the SDK's does
-    against an unreachable service) and forward_backward's future takes `delay` seconds to resolve."""
+    against an unreachable service) until `release` is set or `delay` seconds pass, then fails.
+
+    It never goes on to load a model: the abandoned thread would then load one while later tests
+    load theirs, and transformers' loading patches `PreTrainedModel.tie_weights` on the class, so two
+    loads at once can leave tied weights untied for the rest of the process."""
 
     def __init__(self, delay: float):
         from harness.tinker_local import LocalServiceClient
 
-        self.inner, self.delay = LocalServiceClient(), delay
+        self.inner, self.delay, self.release = LocalServiceClient(), delay, threading.Event()
 
     def create_lora_training_client(self, **kwargs):
-        time.sleep(self.delay)
-        return self.inner.create_lora_training_client(**kwargs)
+        self.release.wait(self.delay)
+        raise ConnectionError("the slow service never answered")
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -374,13 +379,18 @@ def test_slow_blocking_calls_time_out_with_progress_and_a_clean_error(tmp_path, 
                    data_dir=prepare_data(recipe, log=lambda _: None)["sft"], start=resolver([plan])(plan.start),
                    parent=plan.parent, reference=None, resolve=resolver([plan]), run_dir=plan.run_dir,
                    log=lines.append)
+    # a first local client outside any limit: the sub-second limits below then time the calls, not
+    # the process's first import of peft and first load of the model
+    tinker_engine.Session(job).service.create_lora_training_client(base_model=tiny_model, rank=4)
     # client creation that blocks its caller for 30 s is cut off at connect_timeout_s
-    session = tinker_engine.Session(job, service=SlowService(30.0))
+    slow = SlowService(30.0)
+    session = tinker_engine.Session(job, service=slow)
     started = time.perf_counter()
     with pytest.raises(TinkerTimeout, match=r"stage 'sft': tinker: creating the training client did not finish "
                                             r"in 0.5 s; raise tinker.max_wait_s"):
         session.start_training(job.start)
     assert time.perf_counter() - started < 2.0
+    slow.release.set()
     assert any("still waiting on creating the training client after 0 s" in line for line in lines)
     # a future that never resolves (a billing pause, a capacity queue) stops at max_wait_s
     session = tinker_engine.Session(job)
@@ -393,6 +403,12 @@ def test_slow_blocking_calls_time_out_with_progress_and_a_clean_error(tmp_path, 
     # errors inside the bounded call reach the caller unchanged
     with pytest.raises(ZeroDivisionError):
         bounded(lambda: 1 / 0, "dividing", 5.0)
+    # nothing the timed-out calls left behind runs on into later tests
+    never.cancel()
+    for thread in threading.enumerate():
+        if thread.name.startswith("tinker: "):
+            thread.join(5.0)
+            assert not thread.is_alive(), thread.name
 
 
 def test_unsupported_args_and_backends_are_validation_errors(tmp_path, tiny_model):
