@@ -44,7 +44,18 @@ def test_two_point_sweep_trains_the_shared_sft_once_and_resumes(project, workspa
               for p in plan.points}
     assert {i: r["model"]["fingerprint"] for i, r in tagged.items()} == finals
 
-    from harness.sweep.report import report
+    from harness import leaderboard
+    from harness.sweep.report import report, sweep_records
+
+    # an evaluation reused from another recipe that trained the same weights (`run` reuses it by weight
+    # hash) counts for the point; one with other weights and another fingerprint does not
+    reused = leaderboard.load(workspace / "leaderboard" / tagged[0]["record"], workspace / "leaderboard")
+    leaderboard.add({**reused, "run_id": "countdown-reused", "finished": "2098-01-01T00:00:00Z",
+                     "model": {**reused["model"], "fingerprint": "f" * 16}})
+    leaderboard.add({**reused, "run_id": "countdown-other", "finished": "2099-01-01T00:00:00Z",
+                     "model": {**reused["model"], "fingerprint": "e" * 16, "weight_hash": "0" * 64}})
+    found = sweep_records(sweep, plan.points)
+    assert found[0]["run_id"] == "countdown-reused" and found[1]["run_id"] == tagged[1]["run_id"]
 
     folder = report(sweep, project / "recipes", log=lambda _: None)
     data = json.loads((folder / "countdown.accuracy.json").read_text())

@@ -17,25 +17,37 @@ import json
 import re
 from pathlib import Path
 
-from harness import atomic
+from harness import atomic, checkpoint
 from harness.errors import HarnessError
 from harness.paths import leaderboard_root
 from harness.sweep import stats
 from harness.sweep.config import SweepConfig
 from harness.sweep.grid import Point, points, setting_label
+from harness.sweep.run import final_dir
 
 
 # ----------------------------------------------------------------- inputs
 
 def sweep_records(sweep: SweepConfig, loaded: list[Point], root: Path | None = None) -> dict[int, dict]:
     """point index -> the newest full record tagged with this sweep and point whose checkpoint is the
-    point's planned final stage (a record of an older version of the recipe is ignored)."""
+    point's planned final stage, or has that stage's weights (an evaluation reused from another recipe
+    that trained the same weights, as `run` reuses it); a record of an older version of the recipe is
+    ignored."""
     from harness import leaderboard
     from harness.stages import plan_stages
 
     root = Path(root) if root is not None else leaderboard_root()
     folder = root / "records"
     expected = {p.index: plan_stages(p.recipe)[-1].fingerprint for p in loaded}
+    by_index = {p.index: p for p in loaded}
+    weights: dict[int, str | None] = {}
+
+    def same_weights(index: int, record: dict) -> bool:
+        if index not in weights:   # hashed only when a fingerprint does not match
+            final = final_dir(by_index[index])
+            weights[index] = checkpoint.weight_hash(final) if checkpoint.read(final) else None
+        return weights[index] is not None and record["model"].get("weight_hash") == weights[index]
+
     found: dict[int, dict] = {}
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
@@ -46,7 +58,7 @@ def sweep_records(sweep: SweepConfig, loaded: list[Point], root: Path | None = N
             index = entry.get("point")
             if entry.get("id") != sweep.sweep_id or index not in expected:
                 continue
-            if record["model"].get("fingerprint") != expected[index]:
+            if record["model"].get("fingerprint") != expected[index] and not same_weights(index, record):
                 continue
             if index not in found or record["finished"] > found[index]["finished"]:
                 leaderboard.validate(record, source=str(path))
