@@ -114,6 +114,11 @@ def test_shipped_studies_validate_and_plan_their_shared_sft_once(monkeypatch):
     beta = build_plan(validate_file("sweep", ROOT / "recipes" / "studies" / "beta_study.yaml"), ROOT / "recipes",
                       check_records=False)
     assert sum(s.name == "sft" for s in beta.stages.values()) == 2 and len(beta.stages) == 8
+    # the validation twin evaluates the same checkpoints on the split choices are made on
+    validation = build_plan(validate_file("sweep", ROOT / "recipes" / "studies" / "beta_study_validation.yaml"),
+                            ROOT / "recipes", check_records=False)
+    assert set(validation.stages) == set(beta.stages) and validation.final == beta.final
+    assert {p.recipe.eval for p in validation.points} == {"countdown_validation"}
 
 
 def test_slurm_script_runs_one_point_per_array_task(project, workspace, capsys):
