@@ -56,6 +56,15 @@ tasks:
     decontamination: {any_overlap: false, coverage: 0.9}
 """
 
+# a one-step SFT stage on 8 Countdown demonstrations, as text for a recipe template that goes
+# through str.format (hence the doubled braces)
+TINY_SFT_STAGE = """  - name: sft
+    backend: trl_sft
+    data:
+      sources: [{{source: countdown, kind: sft, n: 8, num_numbers: [2], max_number: 20, max_target: 40}}]
+    args: {{max_steps: 1, per_device_train_batch_size: 2, learning_rate: 1.0e-3, max_length: 128}}
+"""
+
 
 def write_recipe(folder: Path, text: str, name: str = "recipe") -> Path:
     path = folder / f"{name}.yaml"

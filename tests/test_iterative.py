@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TINY_SUITE, write_recipe
+from conftest import ROOT, TINY_SFT_STAGE, TINY_SUITE, write_recipe
 
 from harness import checkpoint
 from harness.errors import ConfigError
@@ -30,12 +30,7 @@ data:
     - {{step: build_pairs, rule: best_vs_worst}}
   format: preference
 stages:
-  - name: sft
-    backend: trl_sft
-    data:
-      sources: [{{source: countdown, kind: sft, n: 8, num_numbers: [2], max_number: 20, max_target: 40}}]
-    args: {{max_steps: 1, per_device_train_batch_size: 2, learning_rate: 1.0e-3, max_length: 128}}
-  - name: dpo
+""" + TINY_SFT_STAGE + """  - name: dpo
     backend: trl_dpo
     init_from: sft
     iterate: {{iterations: {k}, reference: {reference}}}

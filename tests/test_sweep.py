@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT, TINY_SUITE, write_recipe
+from conftest import ROOT, TINY_SFT_STAGE, TINY_SUITE, write_recipe
 
 from harness import checkpoint, leaderboard
 from harness.cli import main
@@ -24,12 +24,7 @@ data:
     - {{step: label_noise, flip_rate: 0.0}}
   format: preference
 stages:
-  - name: sft
-    backend: trl_sft
-    data:
-      sources: [{{source: countdown, kind: sft, n: 8, num_numbers: [2], max_number: 20, max_target: 40}}]
-    args: {{max_steps: 1, per_device_train_batch_size: 2, learning_rate: 1.0e-3, max_length: 128}}
-  - name: dpo
+""" + TINY_SFT_STAGE + """  - name: dpo
     backend: trl_dpo
     args: {{max_steps: 1, per_device_train_batch_size: 2, max_length: 128}}
 eval: tiny

@@ -23,7 +23,6 @@ from harness.paths import leaderboard_root
 from harness.sweep import stats
 from harness.sweep.config import SweepConfig
 from harness.sweep.grid import Point, points, setting_label
-from harness.sweep.run import final_dir
 
 
 # ----------------------------------------------------------------- inputs
@@ -38,14 +37,13 @@ def sweep_records(sweep: SweepConfig, loaded: list[Point], root: Path | None = N
 
     root = Path(root) if root is not None else leaderboard_root()
     folder = root / "records"
-    expected = {p.index: plan_stages(p.recipe)[-1].fingerprint for p in loaded}
-    by_index = {p.index: p for p in loaded}
+    final = {p.index: plan_stages(p.recipe)[-1] for p in loaded}
     weights: dict[int, str | None] = {}
 
     def same_weights(index: int, record: dict) -> bool:
         if index not in weights:   # hashed only when a fingerprint does not match
-            final = final_dir(by_index[index])
-            weights[index] = checkpoint.weight_hash(final) if checkpoint.read(final) else None
+            weights_dir = final[index].final_dir
+            weights[index] = checkpoint.weight_hash(weights_dir) if checkpoint.read(weights_dir) else None
         return weights[index] is not None and record["model"].get("weight_hash") == weights[index]
 
     found: dict[int, dict] = {}
@@ -56,9 +54,9 @@ def sweep_records(sweep: SweepConfig, loaded: list[Point], root: Path | None = N
             continue
         for entry in record.get("sweeps") or []:
             index = entry.get("point")
-            if entry.get("id") != sweep.sweep_id or index not in expected:
+            if entry.get("id") != sweep.sweep_id or index not in final:
                 continue
-            if record["model"].get("fingerprint") != expected[index] and not same_weights(index, record):
+            if record["model"].get("fingerprint") != final[index].fingerprint and not same_weights(index, record):
                 continue
             if index not in found or record["finished"] > found[index]["finished"]:
                 leaderboard.validate(record, source=str(path))
